@@ -1,0 +1,188 @@
+"""Reporting shared by every experiment: verdicts, tables, manifests, files.
+
+A *comparison* sets one empirical cross-chain statistic beside its closed
+form: ``z = (empirical - theory) / se`` with ``se`` the Monte-Carlo standard
+error of the empirical statistic. With ``num_tests`` comparisons and a
+family-wise false-failure rate ``alpha`` the per-test threshold is the
+two-sided normal quantile at ``alpha / num_tests`` (Bonferroni), so a correct
+simulator fails a whole ``--check`` with probability at most ``alpha``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from statistics import NormalDist
+
+import numpy as np
+
+PASS, FAIL, SKIP = "ok", "FAIL", "n/a"
+
+
+@dataclasses.dataclass
+class Comparison:
+    """One row of a theory-versus-simulation table."""
+
+    config: str
+    statistic: str
+    generation: int
+    empirical: float
+    se: float
+    theory: float
+    testable: bool = True
+    note: str = ""
+    z: float = float("nan")
+    verdict: str = SKIP
+
+    def judge(self, z_crit: float) -> None:
+        if not self.testable:
+            self.verdict = SKIP
+            return
+        diff = self.empirical - self.theory
+        if self.se > 0:
+            self.z = diff / self.se
+        else:
+            self.z = 0.0 if diff == 0 else math.copysign(math.inf, diff)
+        self.verdict = PASS if abs(self.z) <= z_crit else FAIL
+
+
+def z_threshold(alpha: float, num_tests: int) -> float:
+    """Two-sided Bonferroni threshold for ``num_tests`` tests at family rate alpha."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"false-failure rate alpha={alpha} must be in (0, 1)")
+    per_test = alpha / max(num_tests, 1)
+    return NormalDist().inv_cdf(1 - per_test / 2)
+
+
+def judge_all(rows: Sequence[Comparison], alpha: float) -> float:
+    """Sets every row's z and verdict; returns the per-test threshold."""
+    z_crit = z_threshold(alpha, sum(r.testable for r in rows))
+    for r in rows:
+        r.judge(z_crit)
+    return z_crit
+
+
+def binomial_se(p: float, n: int) -> float:
+    """Standard error of a fraction of n Bernoulli(p) draws, under p."""
+    return math.sqrt(max(p * (1.0 - p), 0.0) / n)
+
+
+def mean_is_measurable(cv2: float, num_chains: int, max_skew: float = 0.1) -> bool:
+    """Whether a cross-chain mean of a heavy-tailed positive quantity can be tested.
+
+    Uses a log-normal with squared coefficient of variation ``cv2`` as a proxy:
+    its skewness is (w + 2) sqrt(w - 1) with w = 1 + cv2, and the skewness of a
+    mean of C draws is that over sqrt(C). A z-test at the 1e-4 level is only
+    trustworthy when the mean is close to normal, so we require the mean's
+    skewness to be at most ``max_skew``. Past that the sample mean is dominated
+    by rare chains: it is typically far below its expectation and its own
+    standard error is underestimated (DESIGN.md: at M=10, n=100, the CV of
+    sigma^2 is about e^10).
+    """
+    if not math.isfinite(cv2):
+        return False
+    w = 1.0 + cv2
+    return (w + 2.0) * math.sqrt(max(w - 1.0, 0.0)) / math.sqrt(num_chains) <= max_skew
+
+
+def format_table(rows: Sequence[Comparison], z_crit: float) -> str:
+    head = f"{'config':<14} {'statistic':<34} {'n':>5} {'empirical':>12} {'MC SE':>10} "
+    head += f"{'theory':>12} {'z':>7}  verdict"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        z = "" if not math.isfinite(r.z) else f"{r.z:7.2f}"
+        lines.append(
+            f"{r.config:<14} {r.statistic:<34} {r.generation:>5} {r.empirical:>12.5g} "
+            f"{r.se:>10.3g} {r.theory:>12.5g} {z:>7}  {r.verdict}"
+            + (f"  ({r.note})" if r.note else "")
+        )
+    tested = [r for r in rows if r.testable]
+    failed = [r for r in tested if r.verdict == FAIL]
+    lines.append(
+        f"{len(tested)} comparisons tested at |z| <= {z_crit:.2f} (Bonferroni), "
+        f"{len(failed)} failed, {len(rows) - len(tested)} not testable"
+    )
+    return "\n".join(lines)
+
+
+def atomic_write(path: str, data: bytes | str) -> None:
+    """Writes a file via a temporary file and a rename (never half-written)."""
+    mode = "wb" if isinstance(data, bytes) else "w"
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, mode) as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_csv(path: str, rows: Iterable[dict]) -> None:
+    rows = list(rows)
+    fields: list[str] = []
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    tmp = path + ".part"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def environment() -> dict:
+    """Package versions and devices, for the manifest."""
+    import jax
+
+    versions = {"python": sys.version.split()[0]}
+    for mod in ("jax", "jaxlib", "numpy", "scipy", "matplotlib", "chex", "absl"):
+        try:
+            m = __import__(mod)
+            versions[mod] = getattr(m, "__version__", "unknown")
+        except ImportError:
+            continue
+    devices = jax.devices()
+    return {
+        "versions": versions,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in devices],
+        "device_kind": devices[0].device_kind if devices else None,
+        "x64": bool(jax.config.jax_enable_x64),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def write_manifest(path: str, manifest: dict) -> None:
+    atomic_write(path, json.dumps(manifest, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+def save_figure(fig, output_dir: str, name: str) -> list[str]:
+    """Saves ``fig`` as PNG and PDF; returns the paths."""
+    paths = []
+    for ext in ("png", "pdf"):
+        p = os.path.join(output_dir, f"{name}.{ext}")
+        fig.savefig(p, dpi=130 if ext == "png" else None, bbox_inches="tight")
+        paths.append(p)
+    return paths

@@ -1,0 +1,32 @@
+"""Test configuration: CPU only, float64 available, a fast default suite.
+
+Statistical tests use fixed seeds (so CI is deterministic) and tolerances
+from Monte-Carlo standard errors at a stated false-failure rate, never tuned
+to a seed. ``--runslow`` adds larger runs (millions of chains).
+"""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="also run the slow tests")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long statistical runs (use --runslow)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
