@@ -23,7 +23,7 @@ import numpy as np
 
 from sim._validate import check_estimator, check_int
 from sim.families.gaussian import GaussianParams, variance_divisor
-from sim.random import log_chi2, uniforms_and_normals
+from sim.random import log_chi2, normal
 
 
 @functools.cache
@@ -44,9 +44,8 @@ def gaussian_exact_step(sample_size: int, estimator: str = "unbiased"):
 
     def step(key, params: GaussianParams) -> GaussianParams:
         dtype = params.log_var.dtype
-        k_mean, k_var = jax.random.split(key)
-        _, z = uniforms_and_normals(k_mean, 0, 1, dtype)
-        zbar = z[0] * np.asarray(1.0 / math.sqrt(m), dtype)
+        k_mean, k_var = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
+        zbar = normal(k_mean, dtype) * np.asarray(1.0 / math.sqrt(m), dtype)
         mean = params.mean + jnp.exp(0.5 * params.log_var) * zbar
         log_var = params.log_var + log_chi2(k_var, m - 1, dtype) - np.asarray(log_c, dtype)
         return GaussianParams(mean, log_var)
