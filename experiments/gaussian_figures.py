@@ -18,7 +18,9 @@ def _panels(study, title):
     k = len(study.runs)
     ncol = min(k, 2)
     nrow = -(-k // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 3.6 * nrow), squeeze=False)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(5.2 * ncol, 3.6 * nrow), squeeze=False, layout="constrained"
+    )
     fig.suptitle(title)
     for ax in axes.flat[k:]:
         ax.set_visible(False)
@@ -134,7 +136,7 @@ def plot_collapsed(study, output_dir):
     import matplotlib.pyplot as plt
 
     eps = study.config.collapse_eps
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     for i, run in enumerate(study.runs):
         res, th = run.result, run.theory
         g = res.generations
