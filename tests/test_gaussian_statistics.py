@@ -96,7 +96,8 @@ def test_long_runs_fall_below_1e_minus_30(runs):
         assert tg.log_variance_mean(g, 10, "unbiased") < np.log(1e-30)
         lv_final = r.snapshots["log_var"][-1]
         assert np.isfinite(lv_final).all() and np.median(lv_final) < np.log(1e-30)
-        assert np.median(np.exp(lv_final)) == 0.0  # sigma^2 itself underflows float32
+        if g == 1000:  # e^-115: sigma^2 itself is below float32's smallest subnormal
+            assert np.median(np.exp(lv_final)) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -190,7 +191,10 @@ def test_expected_tail_mass_from_real_mean(runs, name):
 def test_median_tail_mass(runs):
     """G7a: the median over chains of the own-tail mass (a monotone function of sigma)."""
     r = runs[("exact", 10, "unbiased")]
-    gens = _gens(r, upto=200)
+    # Past n ~ 50 the median own-tail mass underflows to exactly 0 (2 Phi(-600)):
+    # ties would make "<= median" meaningless, so test where it is representable.
+    gens = [n for n in _gens(r) if tg.median_tail_mass(n, 10, 2.0, "unbiased") > 1e-250]
+    assert len(gens) >= 5
     idx = [list(r.snapshot_generations).index(n) for n in gens]
     own = 2 * sps.norm.sf(2.0 * np.exp(-0.5 * r.snapshots["log_var"][idx].astype(np.float64)))
     med = np.asarray(tg.median_tail_mass(np.array(gens), 10, 2.0, "unbiased"))
