@@ -816,3 +816,25 @@ def test_traced_values_are_not_validated():
     out = jax.jit(functools.partial(gaussian.expected_variance, estimator="mle"))(3, 10.0)
     np.testing.assert_allclose(out, (9 / 10) ** 3)
     assert math.isfinite(float(out))
+
+
+@pytest.mark.parametrize("m,est", [(2, "unbiased"), (3, "mle"), (10, "mle"), (1000, "unbiased")])
+def test_n1_is_exact_chi_square(m, est):
+    """At n = 1 the CDF, quantile, collapse probability and median tail are exact (scipy)."""
+    from scipy import stats as _st
+
+    nu, c = m - 1, (m if est == "mle" else m - 1)
+    chi = _st.chi2(nu)
+    x = np.linspace(-30.0, 2.0, 9)
+    np.testing.assert_allclose(
+        gaussian.log_variance_cdf(x, 1, m, est), chi.cdf(c * np.exp(x)), rtol=1e-10, atol=1e-300
+    )
+    np.testing.assert_allclose(
+        gaussian.collapse_probability(1, m, 1e-3, est), chi.cdf(c * 1e-3), rtol=1e-10
+    )
+    q = np.array([1e-12, 0.01, 0.5, 0.99])
+    np.testing.assert_allclose(
+        gaussian.log_variance_quantile(q, 1, m, est), np.log(chi.ppf(q) / c), rtol=1e-10, atol=1e-12
+    )
+    med = 2 * _st.norm.sf(2.0 / np.sqrt(chi.median() / c))
+    np.testing.assert_allclose(gaussian.median_tail_mass(1, m, 2.0, est), med, rtol=1e-9)
