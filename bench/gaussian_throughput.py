@@ -1,35 +1,44 @@
 r"""Throughput of the Gaussian model-collapse chain, against NumPy and the machine.
 
-Run ``python -m bench.gaussian_throughput`` (about 10 minutes on a 2-core CPU)
-or ``python -m bench.gaussian_throughput --quick`` (a smoke run of seconds).
-It prints tables and writes one JSON file (``--out``). What it measures, in
-one run, each group of measurements in its own subprocess (a clean JAX config
-for float32 and float64, and a peak RSS per group):
+Run ``python -m bench.gaussian_throughput`` (9-15 minutes on a 2-core CPU,
+see bench/README.md) or ``python -m bench.gaussian_throughput --quick`` (a
+smoke run of about a minute, tiny sizes, meaningless numbers). It prints
+tables and writes one JSON file (``--out``). Each group of measurements runs
+in its own subprocess: a clean JAX config per dtype (float64 groups enable
+``jax_enable_x64`` first; float32 groups run without it) and a peak RSS per
+group. What it measures, in one run:
 
 1. ``sample``: :func:`sim.runners.run_gaussian` with ``method="sample"`` (draw M
    normals per chain and generation and refit): samples/s = C*G*M / time and
    chain-generations/s, float32 and float64, at (C, G, M) = (10,000, 200, 1,000)
    and (1,000, 1,000, 100). Time of a compiled run; compilation is reported
-   apart (see ``_time_run``).
+   apart (see ``_time_run``). ``sample_f32_under_x64`` repeats one float32
+   run with x64 enabled, to show whether that matters.
 2. ``numpy``: the same chain the way paper code writes it, vectorised NumPy on
    one thread (``default_rng``, ``standard_normal((C, M))`` per generation,
    mean and variance over axis 1); fewer generations are timed and scaled.
 3. ``limits``: the machine's rate of standard normals: NumPy on all cores
-   (one Generator per thread from ``SeedSequence.spawn``, threads filling
-   slices of one array with ``out=``), and jitted ``jax.random.normal`` of a
-   bulk shape for each PRNG implementation. The best per dtype is the limit.
+   and on one (one Generator per thread from ``SeedSequence.spawn``, threads
+   filling slices of one array with ``out=``; SFC64 and PCG64), jitted
+   ``jax.random.normal`` for each PRNG implementation, of a bulk shape written
+   out and inside a scan (summed), and the engine's own normals (the profile's
+   ``fit=sum`` stage). The best per dtype is the limit.
 4. ``exact``: ``method="exact"`` (O(1) in M) at the two configs and at
    C=1,000,000, G=100.
-5. Peak memory: ``ru_maxrss`` of each subprocess (the first of a group
-   includes the imports; ``base`` is the RSS after the imports).
+5. Peak memory: ``ru_maxrss`` of each group's subprocess (the JSON also has the
+   RSS after the imports, ``group_rss_base_mb``).
 6. ``scaling``: time against C, G and M (sample path) and C (exact), with the
    fitted log-log slope.
 7. ``prng``: the sample path with philox4x32 against threefry2x32.
-8. ``profile``: where the sample path's time goes (random numbers alone, plus
-   the engine's fit, plus records and reductions; alternatives from
-   :mod:`bench._alternatives`), and whether per-chain values depend on the batch.
+8. ``profile`` / ``profile_exact`` / ``profile_flags``: where the time goes
+   (random numbers alone, the engine's fit, records and reductions; the
+   alternatives of :mod:`bench._alternatives`; one XLA flag), and whether
+   per-chain values depend on the batch.
 
-Targets are printed as PASS/MISS beside the numbers; nothing is asserted.
+Every group also records the CPU cores used by *other* processes while it ran
+("other load"); groups run under load are re-run once at the end
+(``--retry-loaded``). Targets are printed as PASS/MISS beside the numbers;
+nothing is asserted.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ import numpy as np
 
 RESULT_TAG = "@@BENCH_RESULT@@"
 DEFAULT_OUT = os.path.join("bench", "results", "gaussian_cpu.json")
+QUICK_OUT = os.path.join("bench", "results", "gaussian_cpu_quick.json")
 
 # Targets (reported, never asserted).
 TARGET_F32_VS_NUMPY = 2.0
@@ -1031,7 +1041,11 @@ def _report(rows: dict, meta: dict) -> tuple[str, dict]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of seconds")
-    ap.add_argument("--out", default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
+    ap.add_argument(
+        "--out",
+        default=None,
+        help=f"JSON output (default {DEFAULT_OUT}, with --quick {QUICK_OUT})",
+    )
     ap.add_argument(
         "--wait-quiet",
         type=float,
@@ -1059,6 +1073,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="", help="comma-separated sections to run (debugging)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = QUICK_OUT if args.quick else DEFAULT_OUT
     if args.retry_loaded is None:
         args.retry_loaded = math.inf if args.quick else 0.3
     if args.worker:
