@@ -102,7 +102,7 @@ def plot_tails(study, output_dir):
         tr = res.moments["tail_real"]
         ax.plot(g, tr.mean, color="C0", label="mean, from real mean (sim)")
         ax.plot(g, th["tail_real_mean"], "k--", lw=1, label="mean, from real mean (theory)")
-        med = [np.median(own_tail(v, k)) for v in res.snapshots["log_var"]]
+        med = np.median(own_tail(res.snapshots["log_var"], k), axis=1)
         ax.plot(
             res.snapshot_generations,
             np.maximum(med, TINY),

@@ -29,7 +29,6 @@ class ConfigRun:
     result: object  # sim.parallel.SimulationResult
     theory: dict  # name -> (G+1,) float64 arrays over generations 0..G
     emp_quantiles: dict  # q -> (S,) empirical log-variance quantiles at snapshots
-    seconds: float
 
 
 @dataclasses.dataclass
@@ -256,7 +255,7 @@ def run_study(config, progress: bool = True) -> Study:
             theory_s = time.perf_counter() - t
             lv = res.snapshots["log_var"].astype(np.float64)
             emp_q = {q: np.quantile(lv, q, axis=1) for q in QUANTILES}
-            run = ConfigRun(label, m, est, res, th, emp_q, sim_s)
+            run = ConfigRun(label, m, est, res, th, emp_q)
             run.result.timings["simulate_s"] = sim_s
             run.result.timings["theory_s"] = theory_s
             if progress:
@@ -322,9 +321,7 @@ def write_outputs(
         arrays[f"{key}/log_var"] = run.result.final.log_var
         arrays[f"{key}/snapshot_log_var"] = run.result.snapshots["log_var"]
         arrays[f"{key}/snapshot_generations"] = run.result.snapshot_generations
-    tmp = p + ".part.npz"
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, p)
+    common.write_npz(p, arrays)
     out.append(p)
     from experiments import gaussian_figures
 

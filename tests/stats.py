@@ -14,6 +14,11 @@ def z_crit(num_comparisons: int, alpha: float = FALSE_FAILURE_RATE) -> float:
     return float(stats.norm.isf(alpha / (2 * max(num_comparisons, 1))))
 
 
+def z_crit_one_sided(num_comparisons: int, alpha: float = FALSE_FAILURE_RATE) -> float:
+    """One-sided Bonferroni threshold, for inequalities (bounds) rather than equalities."""
+    return float(stats.norm.isf(alpha / max(num_comparisons, 1)))
+
+
 def z_scores(empirical, se, theory) -> np.ndarray:
     empirical, se, theory = (np.asarray(x, np.float64) for x in (empirical, se, theory))
     return (empirical - theory) / se

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats as sps
 
 from sim.runners import run_gaussian
-from tests.stats import assert_agree, assert_rejects, binomial_se, z_crit
+from tests.stats import assert_agree, assert_rejects, binomial_se, z_crit_one_sided
 from theory import gaussian as tg
 
 SNAPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 700, 1000)
@@ -273,12 +273,18 @@ def test_markov_tail_bound_holds(runs):
     gens = _gens(r)
     idx = [list(r.snapshot_generations).index(g) for g in gens]
     sigma = np.exp(r.snapshots["log_var"][idx].astype(np.float64) / 2)
-    crit = z_crit(len(gens) * 3) / 2**0.5  # generous: one-sided
+    crit = z_crit_one_sided(len(gens) * 3)  # one-sided: a bound, not an equality
+    rejected = False
     for eps in (0.1, 0.5, 1.0):
         frac = (sigma > eps).mean(1)
         bound = np.minimum(np.asarray(tg.markov_tail_bound(np.array(gens), 10, eps)), 1.0)
         se = binomial_se(np.clip(bound, 1e-12, 1 - 1e-12), r.num_chains)
         assert np.all(frac <= bound + crit * se), (eps, frac, bound)
+        # The same check rejects a bound ten times too tight.
+        wrong = bound / 10
+        se_w = binomial_se(np.clip(wrong, 1e-12, 1 - 1e-12), r.num_chains)
+        rejected |= bool(np.any(frac > wrong + crit * se_w))
+    assert rejected
 
 
 def test_sample_and_exact_agree_in_distribution(runs):
