@@ -420,7 +420,7 @@ def _task_profile(task, dtype_name, x64):
                 record,
                 num_generations=g,
                 num_chains=c,
-                sample_size=m,
+                chain_elements=m,
                 chunk_chains=chunk,
                 progress=False,
             ).timings

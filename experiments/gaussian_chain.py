@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import sys
 import time
 
 from absl import app, flags
 
-from experiments import gaussian_report
+from experiments import common, gaussian_report
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_chains", 10_000, "Independent chains per configuration (C).")
@@ -156,22 +155,10 @@ def main(argv):
     outputs = gaussian_report.write_outputs(
         study,
         FLAGS.output_dir,
-        flags_dict={
-            k: FLAGS[k].value
-            for k in FLAGS
-            if k in {f.name for f in dataclasses.fields(StudyConfig)}
-            or k in ("output_dir", "check", "progress")
-        },
+        flags_dict=common.flag_values(FLAGS, StudyConfig),
         wall_s=time.perf_counter() - t0,
     )
-    print(study.table)
-    print(
-        f"wrote {len(outputs)} files to {os.path.abspath(FLAGS.output_dir)} "
-        f"in {time.perf_counter() - t0:.1f} s"
-    )
-    if FLAGS.check and study.num_failed:
-        print(f"check failed: {study.num_failed} comparison(s) outside tolerance", file=sys.stderr)
-        sys.exit(1)
+    common.finish(study, outputs, FLAGS.output_dir, t0, FLAGS.check)
 
 
 if __name__ == "__main__":

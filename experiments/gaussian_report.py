@@ -56,29 +56,6 @@ def snapshot_generations(g: int, num: int = 40) -> list[int]:
     return sorted({0, *grid.tolist(), *report_generations(g)})
 
 
-def enable_compilation_cache() -> None:
-    """Keeps compiled programs on disk so that reruns skip compilation.
-
-    Compilation dominates a default run's first minute (the theory's grids and
-    bisections take ~12 s per estimator on 2 cores). The cache lives in
-    ``$MODEL_COLLAPSE_CACHE`` (default ``~/.cache/model_collapse_sim/jax``);
-    set it to an empty string to disable. A directory already configured in
-    ``jax_compilation_cache_dir`` is left as it is.
-    """
-    import jax
-
-    if jax.config.jax_compilation_cache_dir:
-        return
-    path = os.environ.get(
-        "MODEL_COLLAPSE_CACHE",
-        os.path.join(os.path.expanduser("~"), ".cache", "model_collapse_sim", "jax"),
-    )
-    if path:
-        jax.config.update("jax_compilation_cache_dir", path)
-        # Eager theory compiles many small programs: keep them all.
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-
-
 def config_key(root, sample_size: int, estimator: str):
     """Each configuration's key depends on its own settings only."""
     import jax
@@ -213,7 +190,7 @@ def run_study(config, progress: bool = True) -> Study:
     import jax
 
     jax.config.update("jax_enable_x64", True)  # theory in float64; sim dtype is explicit
-    enable_compilation_cache()
+    common.enable_compilation_cache()
     import jax.numpy as jnp
 
     from sim.runners import run_gaussian

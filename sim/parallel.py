@@ -78,26 +78,42 @@ class Moments(NamedTuple):
 
 
 class SimulationResult(NamedTuple):
-    """What :func:`simulate` returns (host arrays)."""
+    """What :func:`simulate` returns (host arrays).
+
+    A record field of per-chain shape ``s`` (``()`` for scalars, ``(B,)`` for a
+    vector such as survival by frequency bucket) has moments of shape
+    ``(G+1,) + s`` and snapshots of shape ``(S, num_chains) + s``.
+    """
 
     num_chains: int
     generations: np.ndarray  # shape=(G+1,), 0..G
     moments: dict[str, Moments]  # per record field
     snapshot_generations: np.ndarray  # shape=(S,)
-    snapshots: dict[str, np.ndarray]  # field -> shape=(S, num_chains)
-    final: Any  # params pytree, leaves of shape=(num_chains,)
+    snapshots: dict[str, np.ndarray]  # field -> shape=(S, num_chains) + field shape
+    final: Any  # params pytree, leaves of shape=(num_chains, ...)
     timings: dict[str, float]
+    # field -> shape=(num_chains,) int64: the first generation at which the
+    # (scalar) field was nonzero, -1 if it never was up to G.
+    first_passage: dict[str, np.ndarray] = {}
 
 
 def _block_moments(x: jax.Array, valid: jax.Array, block: int) -> jax.Array:
-    """Per-block [mean, sum d^2, sum d^3, sum d^4] of x over valid lanes."""
-    xb = x.reshape(-1, block)
-    wb = valid.reshape(-1, block)
+    """Per-block [mean, sum d^2, sum d^3, sum d^4] of each column of x over valid lanes.
+
+    x: (chains, F); returns (num_blocks, F, 4).
+    """
+    xb = jnp.moveaxis(x.reshape(-1, block, x.shape[-1]), 1, 2)  # (nb, F, block)
+    wb = valid.reshape(-1, 1, block)
     cnt = pairwise_sum(wb.astype(x.dtype))
     mean = pairwise_sum(jnp.where(wb, xb, 0)) / jnp.maximum(cnt, 1)
-    d = jnp.where(wb, xb - mean[:, None], 0)
+    d = jnp.where(wb, xb - mean[..., None], 0)
     d2 = d * d
     return jnp.stack([mean, pairwise_sum(d2), pairwise_sum(d2 * d), pairwise_sum(d2 * d2)], -1)
+
+
+def _columns(fields: dict, lead: int) -> jax.Array:
+    """Record fields flattened to one (lead, F) array of columns, in field order."""
+    return jnp.concatenate([jnp.reshape(v, (lead, -1)) for v in fields.values()], 1)
 
 
 def _combine_blocks(counts: np.ndarray, stats: np.ndarray) -> tuple:
@@ -126,44 +142,44 @@ def default_mesh(devices=None):
 
 
 @functools.lru_cache(maxsize=64)
-def _segment_fn(step, record, snapshot_fields, block, seg_len, sharding):
+def _segment_fn(step, record, snapshot_fields, passage_fields, block, seg_len, sharding):
     """Jitted: run ``seg_len`` generations for one chunk of chains."""
 
-    def segment(root, chain_ids, valid, state, snaps, slots, t0, last):
+    def segment(root, chain_ids, valid, state, snaps, passage, slots, t0, last):
         keys = jax.vmap(chain_key, in_axes=(None, 0))(root, chain_ids)
+        lead = chain_ids.shape[0]
 
         def body(carry, t):
-            state, snaps = carry
+            state, snaps, passage = carry
             gkeys = jax.vmap(generation_key, in_axes=(0, None))(keys, t)
             new = jax.vmap(step)(gkeys, state)
             active = t <= last
             state = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, state)
-            rec = jax.vmap(record)(state)
-            fields = rec._asdict()
-            blocks = jnp.stack([_block_moments(v, valid, block) for v in fields.values()], 1)
+            fields = jax.vmap(record)(state)._asdict()
+            blocks = _block_moments(_columns(fields, lead), valid, block)
             if snapshot_fields:
-                snap = jnp.stack([fields[f] for f in snapshot_fields])
+                snap = _columns({f: fields[f] for f in snapshot_fields}, lead).T
                 snaps = jax.lax.dynamic_update_index_in_dim(snaps, snap, slots[t], 0)
-            return (state, snaps), blocks
+            if passage_fields:
+                hit = jnp.stack([fields[f] != 0 for f in passage_fields]) & active
+                passage = jnp.where(hit & (passage < 0), t, passage)
+            return (state, snaps, passage), blocks
 
         ts = t0 + jnp.arange(seg_len, dtype=jnp.int32)
-        (state, snaps), blocks = jax.lax.scan(body, (state, snaps), ts)
-        return state, snaps, blocks
+        (state, snaps, passage), blocks = jax.lax.scan(body, (state, snaps, passage), ts)
+        return state, snaps, passage, blocks
 
     kw = {}
     if sharding is not None:
         rep = NamedSharding(sharding.mesh, PartitionSpec())
         chains = sharding
         snap_sh = NamedSharding(sharding.mesh, PartitionSpec(None, None, "chains"))
+        pass_sh = NamedSharding(sharding.mesh, PartitionSpec(None, "chains"))
         kw = dict(
-            in_shardings=(rep, chains, chains, chains, snap_sh, rep, rep, rep),
-            out_shardings=(
-                chains,
-                snap_sh,
-                NamedSharding(sharding.mesh, PartitionSpec(None, "chains")),
-            ),
+            in_shardings=(rep, chains, chains, chains, snap_sh, pass_sh, rep, rep, rep),
+            out_shardings=(chains, snap_sh, pass_sh, pass_sh),
         )
-    return jax.jit(segment, donate_argnums=(3, 4), **kw)
+    return jax.jit(segment, donate_argnums=(3, 4, 5), **kw)
 
 
 def _plan(num_chains, block, ndev, chunk_chains):
@@ -184,7 +200,8 @@ def simulate(
     num_chains: int,
     snapshot_generations=(),
     snapshot_fields=(),
-    sample_size: int = 1,
+    first_passage_fields=(),
+    chain_elements: int = 1,
     block_size: int | None = None,
     chunk_chains: int | None = None,
     segment_length: int | None = None,
@@ -204,8 +221,12 @@ def simulate(
       num_chains: C.
       snapshot_generations: generations whose per-chain values are returned.
       snapshot_fields: record fields kept at those generations.
-      sample_size: M, only used to size chunks so that one generation's
-        samples stay under ``DEFAULT_MAX_CHUNK_ELEMENTS``.
+      first_passage_fields: scalar record fields whose first nonzero
+        generation is tracked per chain (e.g. ``"absorbed"``): a hitting time
+        that needs no per-generation snapshots.
+      chain_elements: the size of one chain's per-generation working arrays
+        (M samples, or K categories); only used to size chunks so that one
+        generation of a chunk stays under ``DEFAULT_MAX_CHUNK_ELEMENTS``.
       block_size: chains per reduction block (a power of two, fixed by default
         from ``num_chains`` only so that results do not depend on chunking).
       chunk_chains: chains per compiled call (rounded to blocks x devices).
@@ -223,10 +244,16 @@ def simulate(
     snaps_at = check_generations(snapshot_generations, g, "snapshot_generations")
     rec0 = record(params0)
     names = list(rec0._fields)
-    for f in snapshot_fields:
+    shapes = {f: tuple(np.shape(v)) for f, v in zip(names, rec0, strict=True)}
+    for f in (*snapshot_fields, *first_passage_fields):
         if f not in names:
-            raise ValueError(f"snapshot field {f!r} is not one of {names}")
+            raise ValueError(f"record field {f!r} is not one of {names}")
+    for f in first_passage_fields:
+        if shapes[f]:
+            raise ValueError(f"first-passage field {f!r} has shape {shapes[f]}; it must be scalar")
     snapshot_fields = tuple(snapshot_fields) if snaps_at else ()
+    passage_fields = tuple(first_passage_fields)
+    widths = {f: math.prod(shapes[f]) for f in names}
     block = block_size or min(DEFAULT_BLOCK_SIZE, 1 << max(0, math.ceil(math.log2(c))))
     if block & (block - 1):
         raise ValueError(f"block_size={block} must be a power of two")
@@ -234,7 +261,8 @@ def simulate(
     ndev = len(devices)
     if chunk_chains is None:
         chunk_chains = max(
-            block, min(DEFAULT_MAX_CHUNK_CHAINS, DEFAULT_MAX_CHUNK_ELEMENTS // max(1, sample_size))
+            block,
+            min(DEFAULT_MAX_CHUNK_CHAINS, DEFAULT_MAX_CHUNK_ELEMENTS // max(1, chain_elements)),
         )
     nchunks, chunk = _plan(c, block, ndev, check_int(chunk_chains, "chunk_chains", 1))
     seg_max = segment_length or DEFAULT_MAX_SEGMENT
@@ -243,7 +271,7 @@ def simulate(
     sharding = None
     if ndev > 1:
         sharding = NamedSharding(default_mesh(devices), PartitionSpec("chains"))
-    fn = _segment_fn(step, record, snapshot_fields, block, seg_len, sharding)
+    fn = _segment_fn(step, record, snapshot_fields, passage_fields, block, seg_len, sharding)
 
     nsnap = len(snaps_at) if snapshot_fields else 0
     slots = np.full(nseg * seg_len + 2, nsnap, np.int32)
@@ -261,7 +289,8 @@ def simulate(
     elif progress is False:
         progress = lambda n: None
 
-    counts, stats, snap_out, finals = [], [], [], []
+    snap_cols = sum(widths[f] for f in snapshot_fields)
+    counts, stats, snap_out, finals, passages = [], [], [], [], []
     t_first = t_run = 0.0
     for ci in range(nchunks):
         ids = ci * chunk + np.arange(chunk, dtype=np.int64)
@@ -269,12 +298,16 @@ def simulate(
         ids_j = jnp.asarray(np.minimum(ids, np.iinfo(np.int32).max).astype(np.int32))
         valid_j = jnp.asarray(valid)
         state = jax.tree.map(lambda x: jnp.broadcast_to(x, (chunk,) + jnp.shape(x)), params0)
-        snaps = jnp.zeros((nsnap + 1, len(snapshot_fields), chunk), dtype)
+        snaps = jnp.zeros((nsnap + 1, snap_cols, chunk), dtype)
+        passage = jnp.full((len(passage_fields), chunk), -1, jnp.int32)
         if sharding is not None:
             ids_j, valid_j = jax.device_put((ids_j, valid_j), sharding)
             state = jax.device_put(state, sharding)
             snaps = jax.device_put(
                 snaps, NamedSharding(sharding.mesh, PartitionSpec(None, None, "chains"))
+            )
+            passage = jax.device_put(
+                passage, NamedSharding(sharding.mesh, PartitionSpec(None, "chains"))
             )
         chunk_blocks = []
         for s in range(nseg):
@@ -284,12 +317,13 @@ def simulate(
                 valid_j,
                 state,
                 snaps,
+                passage,
                 slots,
                 jnp.int32(1 + s * seg_len),
                 jnp.int32(g),
             )
             t = time.perf_counter()
-            state, snaps, blocks = fn(*args)
+            state, snaps, passage, blocks = fn(*args)
             chunk_blocks.append(np.asarray(blocks))
             dt = time.perf_counter() - t
             if ci == 0 and s == 0:
@@ -302,6 +336,7 @@ def simulate(
         stats.append(np.moveaxis(blocks, 1, 0))  # (nb, G, F, 4)
         keep = valid.nonzero()[0]
         snap_out.append(np.asarray(snaps)[:nsnap][..., keep])
+        passages.append(np.asarray(passage)[:, keep])
         finals.append(jax.tree.map(lambda x, keep=keep: np.asarray(x)[keep], state))
     if bar is not None:
         bar.close()
@@ -311,22 +346,38 @@ def simulate(
     nz = counts > 0
     mean, m2, m3, m4 = _combine_blocks(counts[nz], np.concatenate(stats)[nz])
     moments = {}
-    for i, name in enumerate(names):
-        x0 = np.float64(np.asarray(rec0[i]))
+    col = 0
+    for name, x0 in zip(names, rec0, strict=True):
+        shape, w = shapes[name], widths[name]
+        x0 = np.asarray(x0, np.float64).reshape(1, *shape)
+        zero = np.zeros_like(x0)
+
+        def field(m, shape=shape, w=w, col=col):
+            return m[:, col : col + w].reshape(-1, *shape)
+
         moments[name] = Moments(
             c,
-            np.concatenate([[x0], mean[:, i]]),
-            np.concatenate([[0.0], m2[:, i]]),
-            np.concatenate([[0.0], m3[:, i]]),
-            np.concatenate([[0.0], m4[:, i]]),
+            np.concatenate([x0, field(mean)]),
+            np.concatenate([zero, field(m2)]),
+            np.concatenate([zero, field(m3)]),
+            np.concatenate([zero, field(m4)]),
         )
+        col += w
     snap_all = np.concatenate(snap_out, -1) if snapshot_fields else None
     snapshots = {}
-    for j, f in enumerate(snapshot_fields):
-        arr = snap_all[:, j, :]
+    col = 0
+    for f in snapshot_fields:
+        w = widths[f]
+        arr = np.moveaxis(snap_all[:, col : col + w, :], 1, 2).reshape(nsnap, c, *shapes[f])
         if snaps_at and snaps_at[0] == 0:  # generation 0 is params0 for every chain
             arr[0] = np.asarray(rec0[names.index(f)])
         snapshots[f] = arr
+        col += w
+    passage_all = np.concatenate(passages, -1).astype(np.int64)
+    first_passage = {}
+    for j, f in enumerate(passage_fields):
+        hit0 = bool(np.asarray(rec0[names.index(f)]) != 0)  # generation 0, the same for all
+        first_passage[f] = np.zeros(c, np.int64) if hit0 else passage_all[j]
     final = jax.tree.map(lambda *xs: np.concatenate(xs), *finals)
     steps = nchunks * nseg
     timings = dict(
@@ -344,4 +395,5 @@ def simulate(
         snapshots,
         final,
         timings,
+        first_passage,
     )

@@ -8,14 +8,18 @@ them to :func:`sim.parallel.simulate`.
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 
 from sim._validate import check_estimator, check_float, check_int
 from sim.chain import replace_step
 from sim.exact import gaussian_exact_step
+from sim.families.categorical import Vocabulary, categorical
 from sim.families.gaussian import gaussian, real_params
-from sim.metrics import gaussian_record
-from sim.parallel import SimulationResult, simulate
+from sim.metrics import categorical_record, default_bucket_edges, gaussian_record
+from sim.parallel import DEFAULT_BLOCK_SIZE, SimulationResult, simulate
+from sim.sampling import sampling_bias
 
 METHODS = ("sample", "exact")
 
@@ -81,6 +85,91 @@ def run_gaussian(
         num_chains=num_chains,
         snapshot_generations=snapshot_generations,
         snapshot_fields=snapshot_fields,
-        sample_size=sample_size if method == "sample" else 1,
+        chain_elements=sample_size if method == "sample" else 1,
+        **simulate_kwargs,
+    )
+
+
+# Chains per reduction block are capped so that one block of K-category states
+# stays near this many elements (the block is the smallest chunk).
+_MAX_BLOCK_ELEMENTS = 1 << 22
+
+
+def categorical_block_size(num_chains: int, num_categories: int) -> int:
+    """The reduction block for a categorical run: a function of (C, K) only."""
+    by_c = 1 << max(0, math.ceil(math.log2(num_chains)))
+    by_k = 1 << max(4, int(math.log2(max(1, _MAX_BLOCK_ELEMENTS // num_categories))))
+    return min(DEFAULT_BLOCK_SIZE, by_c, by_k)
+
+
+def run_categorical(
+    key,
+    *,
+    vocabulary: Vocabulary,
+    sample_size: int,
+    num_chains: int,
+    num_generations: int,
+    smoothing: float = 0.0,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    tail_rank: int | None = None,
+    bucket_edges=None,
+    dtype=None,
+    snapshot_generations=(),
+    snapshot_fields=("support", "heterozygosity"),
+    first_passage_fields=("absorbed",),
+    **simulate_kwargs,
+) -> SimulationResult:
+    """Simulates ``num_chains`` categorical chains and reduces their records.
+
+    Args:
+      key: root PRNG key.
+      vocabulary: the real distribution (:class:`~sim.families.categorical.Vocabulary`).
+      sample_size: M, tokens per generation (>= 1).
+      num_chains, num_generations: C and G.
+      smoothing: additive smoothing alpha >= 0 of the fit.
+      temperature, top_k, top_p: the sampler transform applied to every fitted
+        model before its data are drawn (:mod:`sim.sampling`).
+      tail_rank: the tail is the categories of initial rank > tail_rank
+        (default: K // 10).
+      bucket_edges: survival buckets as upper rank bounds ending at K
+        (default: decades, :func:`sim.metrics.default_bucket_edges`).
+      dtype: float32 or float64 (default: JAX's default float).
+      snapshot_generations, snapshot_fields: per-chain values kept.
+      first_passage_fields: per-chain hitting times (default: absorption).
+      **simulate_kwargs: passed to :func:`sim.parallel.simulate`.
+
+    Returns:
+      A :class:`~sim.parallel.SimulationResult` whose fields are those of
+      :class:`~sim.metrics.CategoricalRecord`; ``final.probs`` has shape (C, K).
+    """
+    if not isinstance(vocabulary, Vocabulary):
+        raise ValueError(f"vocabulary must be a Vocabulary; got {type(vocabulary).__name__}")
+    m = check_int(sample_size, "sample_size", 1)
+    k = vocabulary.num_categories
+    bias = sampling_bias(temperature, top_k, top_p)
+    dtype = jnp.dtype(dtype or jnp.result_type(float))
+    family = categorical(smoothing, bias, dtype)
+    step = replace_step(family, m)
+    record = categorical_record(
+        vocabulary,
+        k // 10 if tail_rank is None else tail_rank,
+        tuple(bucket_edges) if bucket_edges is not None else default_bucket_edges(k),
+    )
+    simulate_kwargs.setdefault(
+        "block_size", categorical_block_size(check_int(num_chains, "num_chains", 1), k)
+    )
+    return simulate(
+        key,
+        step,
+        vocabulary.params(dtype),
+        record,
+        num_generations=num_generations,
+        num_chains=num_chains,
+        snapshot_generations=snapshot_generations,
+        snapshot_fields=snapshot_fields,
+        first_passage_fields=first_passage_fields,
+        chain_elements=4 * k,
         **simulate_kwargs,
     )
