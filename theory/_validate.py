@@ -23,6 +23,10 @@ __all__ = [
     "check_nonnegative",
     "check_open_unit",
     "check_not_nan",
+    "check_integer",
+    "check_unit_interval",
+    "check_half_open_unit",
+    "check_probability_vector",
 ]
 
 
@@ -122,3 +126,63 @@ def check_not_nan(name: str, x) -> None:
         return
     a = arr.astype(np.float64)
     _raise_first(name, arr, np.isnan(a), "a number (not NaN)")
+
+
+def check_integer(name: str, x, minimum: int) -> None:
+    """Raise unless every value is a finite integer value >= ``minimum``."""
+    arr = _as_array(name, x)
+    if arr is None:
+        return
+    a = arr.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(a) | (a < minimum) | (a != np.round(a))
+    _raise_first(name, arr, bad, f"an integer >= {minimum}")
+
+
+def check_unit_interval(name: str, x) -> None:
+    """Raise unless every value lies in the closed interval [0, 1] (NaN is rejected)."""
+    arr = _as_array(name, x)
+    if arr is None:
+        return
+    a = arr.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~((a >= 0) & (a <= 1))
+    _raise_first(name, arr, bad, "between 0 and 1")
+
+
+def check_half_open_unit(name: str, x) -> None:
+    """Raise unless every value lies in (0, 1]."""
+    arr = _as_array(name, x)
+    if arr is None:
+        return
+    a = arr.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~((a > 0) & (a <= 1))
+    _raise_first(name, arr, bad, "in (0, 1]")
+
+
+def check_probability_vector(name: str, p, tol: float = 1e-6) -> None:
+    """Raise unless ``p`` holds probability vectors along its last axis.
+
+    Every entry must be finite and >= 0 and every vector must sum to 1 within
+    ``tol`` (relative to 1). A scalar or an empty last axis is rejected.
+    """
+    arr = _as_array(name, p)
+    if arr is None:
+        return
+    if arr.ndim == 0 or arr.shape[-1] == 0:
+        raise ValueError(
+            f"{name} must be a probability vector (categories on the last axis); "
+            f"got shape {arr.shape}"
+        )
+    a = arr.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.isfinite(a) & (a >= 0))
+    _raise_first(name, arr, bad, "a probability vector (entries finite and >= 0)")
+    total = a.sum(axis=-1)
+    off = np.abs(total - 1.0) > tol
+    if np.any(off):
+        first = total[off].reshape(-1)[0]
+        raise ValueError(
+            f"{name} must sum to 1 along its last axis (within {tol:g}); got sum {float(first)!r}"
+        )
