@@ -5,8 +5,13 @@ Submodules:
     categorical: the recursively refitted categorical distribution, i.e. the
         neutral Wright-Fisher model (THEORY.md D1-D5), plus the
         infinite-sample drift under temperature / top-k / top-p sampling.
+    mixing: remedies for the Gaussian chain: fresh real data in every
+        generation (F1), accumulating data (L3), a fixed real anchor set (F3)
+        and growing sample-size schedules (G6).
+    regression: OLS and ridge refitted to their own labels, replace and
+        accumulate, fixed and fresh designs (L1, L2).
 """
 
-from theory import categorical, gaussian
+from theory import categorical, gaussian, mixing, regression
 
-__all__ = ["categorical", "gaussian"]
+__all__ = ["categorical", "gaussian", "mixing", "regression"]

@@ -21,6 +21,7 @@ __all__ = [
     "check_n",
     "check_positive",
     "check_nonnegative",
+    "check_finite_nonnegative",
     "check_open_unit",
     "check_not_nan",
     "check_integer",
@@ -106,6 +107,17 @@ def check_nonnegative(name: str, x) -> None:
     with np.errstate(invalid="ignore"):
         bad = ~(a >= 0)
     _raise_first(name, arr, bad, ">= 0")
+
+
+def check_finite_nonnegative(name: str, x) -> None:
+    """Raise unless every value is finite and >= 0 (NaN and infinities are rejected)."""
+    arr = _as_array(name, x)
+    if arr is None:
+        return
+    a = arr.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~((a >= 0) & np.isfinite(a))
+    _raise_first(name, arr, bad, "a finite number >= 0")
 
 
 def check_open_unit(name: str, x) -> None:
