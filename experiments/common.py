@@ -30,7 +30,13 @@ PASS, FAIL, SKIP = "ok", "FAIL", "n/a"
 
 @dataclasses.dataclass
 class Comparison:
-    """One row of a theory-versus-simulation table."""
+    """One row of a theory-versus-simulation table.
+
+    ``resolution`` is the numerical resolution of ``empirical`` (float rounding of
+    the recorded values, e.g. a few float32 ulps): z uses ``hypot(se, resolution)``
+    so that a statistic with no Monte-Carlo spread (every chain at 1.0) is not
+    failed for a last-bit difference.
+    """
 
     config: str
     statistic: str
@@ -42,14 +48,16 @@ class Comparison:
     note: str = ""
     z: float = float("nan")
     verdict: str = SKIP
+    resolution: float = 0.0
 
     def judge(self, z_crit: float) -> None:
         if not self.testable:
             self.verdict = SKIP
             return
         diff = self.empirical - self.theory
-        if self.se > 0:
-            self.z = diff / self.se
+        scale = math.hypot(self.se, self.resolution)
+        if scale > 0:
+            self.z = diff / scale
         else:
             self.z = 0.0 if diff == 0 else math.copysign(math.inf, diff)
         self.verdict = PASS if abs(self.z) <= z_crit else FAIL

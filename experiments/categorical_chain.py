@@ -1,0 +1,127 @@
+r"""The categorical chain: tail tokens going extinct, diversity loss, sampling bias.
+
+A categorical distribution over a vocabulary of K tokens is refitted each
+generation to the empirical frequencies of M tokens drawn from the previous
+fit: the neutral Wright-Fisher model. The study prints a theory-versus-
+simulation table and writes figures, CSVs, per-chain final states and a
+manifest to ``--output_dir``.
+
+    python -m experiments.categorical_chain                # defaults, ~1 min on 2 CPU cores
+    python -m experiments.categorical_chain --num_categories=100000 --sample_size=100000 \
+        --num_chains=200 --generations=50 --bias_chains=0 --absorption_chains=0
+    python -m experiments.categorical_chain --check        # exit 1 on a disagreement
+
+The study is :func:`experiments.categorical_report.run_study` (importable from
+a notebook); the engine is ``sim`` and the closed forms are
+``theory.categorical``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from absl import app, flags
+
+from experiments.categorical_report import StudyConfig, validate
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("distribution", "zipf", ["zipf", "uniform"], "Real distribution.")
+flags.DEFINE_integer("num_categories", 1000, "Vocabulary size K.")
+flags.DEFINE_float("zipf_beta", 1.1, "Zipf exponent beta: p_i proportional to i^-beta.")
+flags.DEFINE_string(
+    "probs_file", None, "A probability vector (.npy or text) to use as the real distribution."
+)
+flags.DEFINE_integer("sample_size", 1000, "Tokens drawn per generation (M).")
+flags.DEFINE_integer("num_chains", 2000, "Independent chains of the main run (C).")
+flags.DEFINE_integer("generations", 300, "Number of fits per chain in the main run (G).")
+flags.DEFINE_integer("tail_rank", None, "The tail is every category of rank > tail_rank (K/10).")
+flags.DEFINE_integer("absorption_categories", 3, "Categories of the absorption run (top ranks).")
+flags.DEFINE_integer("absorption_sample_size", 30, "M of the absorption run.")
+flags.DEFINE_integer("absorption_chains", 10_000, "Chains of the absorption run (0: skip).")
+flags.DEFINE_integer("absorption_generations", 600, "Generations of the absorption run.")
+flags.DEFINE_list("temperatures", ["0.8", "1.25"], "Sampling temperatures of the bias part.")
+flags.DEFINE_list("top_ks", ["100"], "top-k truncations of the bias part.")
+flags.DEFINE_list("top_ps", ["0.9"], "top-p (nucleus) truncations of the bias part.")
+flags.DEFINE_float("smoothing", 0.5, "Additive smoothing alpha of the bias part (0: skip).")
+flags.DEFINE_integer("bias_chains", 500, "Chains per bias configuration (0: skip the part).")
+flags.DEFINE_integer("bias_generations", 100, "Generations of the bias part.")
+flags.DEFINE_integer("seed", 0, "Root seed; every chain's path depends on it and its index.")
+flags.DEFINE_bool("x64", False, "Simulate in float64 (theory is always float64).")
+flags.DEFINE_string("output_dir", "out/categorical_chain", "Where figures and data go.")
+flags.DEFINE_bool("check", False, "Exit with status 1 if any testable comparison fails.")
+flags.DEFINE_float(
+    "false_failure_rate",
+    1e-3,
+    "Family-wise false-failure rate of the comparison table (Bonferroni over its testable rows).",
+)
+flags.DEFINE_enum("prng_impl", "philox4x32", ["philox4x32", "threefry2x32"], "PRNG implementation.")
+flags.DEFINE_integer(
+    "chunk_chains", None, "Chains per compiled call (results do not depend on it)."
+)
+flags.DEFINE_bool("progress", True, "Show progress bars.")
+
+
+def config_from_flags() -> StudyConfig:
+    def numbers(name, kind):
+        out = []
+        for v in getattr(FLAGS, name):
+            try:
+                out.append(kind(v))
+            except ValueError:
+                raise ValueError(
+                    f"--{name}={v}: not {'an integer' if kind is int else 'a number'}"
+                ) from None
+        return tuple(out)
+
+    return StudyConfig(
+        distribution=FLAGS.distribution,
+        num_categories=FLAGS.num_categories,
+        zipf_beta=FLAGS.zipf_beta,
+        probs_file=FLAGS.probs_file,
+        sample_size=FLAGS.sample_size,
+        num_chains=FLAGS.num_chains,
+        generations=FLAGS.generations,
+        tail_rank=FLAGS.tail_rank,
+        absorption_categories=FLAGS.absorption_categories,
+        absorption_sample_size=FLAGS.absorption_sample_size,
+        absorption_chains=FLAGS.absorption_chains,
+        absorption_generations=FLAGS.absorption_generations,
+        temperatures=numbers("temperatures", float),
+        top_ks=numbers("top_ks", int),
+        top_ps=numbers("top_ps", float),
+        smoothing=FLAGS.smoothing,
+        bias_chains=FLAGS.bias_chains,
+        bias_generations=FLAGS.bias_generations,
+        seed=FLAGS.seed,
+        x64=FLAGS.x64,
+        false_failure_rate=FLAGS.false_failure_rate,
+        prng_impl=FLAGS.prng_impl,
+        chunk_chains=FLAGS.chunk_chains,
+    )
+
+
+def main(argv):
+    if len(argv) > 1:
+        print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        config = validate(config_from_flags())
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    from experiments import categorical_report, common
+
+    t0 = time.perf_counter()
+    study = categorical_report.run_study(config, progress=FLAGS.progress)
+    outputs = categorical_report.write_outputs(
+        study,
+        FLAGS.output_dir,
+        flags_dict=common.flag_values(FLAGS, StudyConfig),
+        wall_s=time.perf_counter() - t0,
+    )
+    common.finish(study, outputs, FLAGS.output_dir, t0, FLAGS.check)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,607 @@
+"""The categorical-chain study: run, compare with theory, write figures and files.
+
+Three parts, each a set of runs of :func:`sim.runners.run_categorical`:
+
+* ``main``: the real vocabulary (Zipf by default), plain maximum-likelihood
+  refits; heterozygosity, support size, survival by frequency bucket and the
+  tail mass against their exact expectations (THEORY.md D1, D3; the tail mass
+  is a martingale);
+* ``absorption``: a small vocabulary where the mean absorption time has an
+  exact linear solve (D4) and the absorbing category's law is p0 (D2); the
+  Kimura diffusion value is shown beside it with its error;
+* ``bias``: the sampler transforms (temperature, top-k, top-p) and additive
+  smoothing against the plain chain, with the infinite-sample drift of
+  :func:`theory.categorical.deterministic_trajectory` beside the simulation.
+  The smoothed chain's heterozygosity has an exact expectation and is tested;
+  top-k's support bound is checked on every chain.
+
+Importable from notebooks: ``run_study(validate(StudyConfig(...)))`` returns
+a :class:`Study`; ``write_outputs(study, dir)`` writes everything. The
+command line is :mod:`experiments.categorical_chain`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+
+import numpy as np
+
+from experiments import common
+
+FIELDS = (
+    "support",
+    "entropy",
+    "heterozygosity",
+    "tv",
+    "kl",
+    "tail_mass",
+    "mode_mass",
+    "absorbed",
+)
+PART_INDEX = {"main": 0, "absorption": 1, "bias": 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    """Everything that determines a categorical-chain study's numbers."""
+
+    distribution: str = "zipf"
+    num_categories: int = 1000
+    zipf_beta: float = 1.1
+    probs_file: str | None = None
+    sample_size: int = 1000
+    num_chains: int = 2000
+    generations: int = 300
+    tail_rank: int | None = None
+    absorption_categories: int = 3
+    absorption_sample_size: int = 30
+    absorption_chains: int = 10_000
+    absorption_generations: int = 600
+    temperatures: tuple[float, ...] = (0.8, 1.25)
+    top_ks: tuple[int, ...] = (100,)
+    top_ps: tuple[float, ...] = (0.9,)
+    smoothing: float = 0.5
+    bias_chains: int = 500
+    bias_generations: int = 100
+    seed: int = 0
+    x64: bool = False
+    false_failure_rate: float = 1e-3
+    prng_impl: str = "philox4x32"
+    chunk_chains: int | None = None
+
+
+def validate(config: StudyConfig) -> StudyConfig:
+    """Raises ValueError('--flag=value: reason') for the first bad setting."""
+
+    def bad(flag, value, why):
+        raise ValueError(f"--{flag}={value}: {why}")
+
+    if config.distribution not in ("zipf", "uniform"):
+        bad("distribution", config.distribution, "choose zipf or uniform")
+    if config.num_categories < 2:
+        bad("num_categories", config.num_categories, "need at least 2 categories")
+    if not (config.zipf_beta >= 0 and math.isfinite(config.zipf_beta)):
+        bad("zipf_beta", config.zipf_beta, "must be a finite number >= 0")
+    for name in ("sample_size", "num_chains", "generations", "absorption_sample_size"):
+        if getattr(config, name) < 1:
+            bad(name, getattr(config, name), "must be >= 1")
+    for name in ("absorption_chains", "bias_chains"):
+        if getattr(config, name) < 0:
+            bad(name, getattr(config, name), "must be >= 0 (0 skips the part)")
+    for name in ("absorption_generations", "bias_generations"):
+        if getattr(config, name) < 1:
+            bad(name, getattr(config, name), "must be >= 1")
+    k = config.num_categories
+    if config.probs_file:
+        k = len(load_probs(config.probs_file))  # the file sets K
+    if config.tail_rank is not None and not 0 <= config.tail_rank < k:
+        bad("tail_rank", config.tail_rank, f"must be in [0, K={k})")
+    ka, ma = config.absorption_categories, config.absorption_sample_size
+    if config.absorption_chains:
+        if not 2 <= ka <= k:
+            bad("absorption_categories", ka, f"must be in [2, K={k}]")
+        from theory.categorical import MAX_EXACT_STATES
+
+        # The exact solve enumerates compositions of M into K parts.
+        states = math.comb(ma + ka - 1, ka - 1)
+        if states > MAX_EXACT_STATES:
+            bad(
+                "absorption_sample_size",
+                ma,
+                f"the exact solve needs {states:,} states with {ka} categories "
+                f"(at most {MAX_EXACT_STATES:,}); lower it or absorption_categories",
+            )
+    for t in config.temperatures:
+        if not (t > 0 and math.isfinite(t)):
+            bad("temperatures", t, "every temperature must be finite and > 0")
+    for top_k in config.top_ks:
+        if not 1 <= top_k <= k:
+            bad("top_ks", top_k, f"every top-k must be in [1, K={k}]")
+    for top_p in config.top_ps:
+        if not 0 < top_p <= 1:
+            bad("top_ps", top_p, "every top-p must be in (0, 1]")
+    if not (config.smoothing >= 0 and math.isfinite(config.smoothing)):
+        bad("smoothing", config.smoothing, "must be a finite number >= 0")
+    if not 0 < config.false_failure_rate < 1:
+        bad("false_failure_rate", config.false_failure_rate, "must be in (0, 1)")
+    if config.chunk_chains is not None and config.chunk_chains < 1:
+        bad("chunk_chains", config.chunk_chains, "must be >= 1")
+    return config
+
+
+@dataclasses.dataclass
+class Run:
+    """One simulated configuration and its theory curves (generations 0..G)."""
+
+    label: str
+    part: str
+    vocabulary: object  # sim.families.categorical.Vocabulary
+    sample_size: int
+    settings: dict  # smoothing, temperature, top_k, top_p
+    result: object  # sim.parallel.SimulationResult
+    theory: dict  # name -> float64 array over generations (or scalars)
+    bucket_edges: tuple
+
+
+@dataclasses.dataclass
+class Study:
+    config: object
+    runs: list
+    comparisons: list
+    z_crit: float
+    table: str
+    env: dict
+
+    @property
+    def num_failed(self) -> int:
+        return sum(r.verdict == common.FAIL for r in self.comparisons)
+
+    def run(self, label: str) -> Run:
+        return next(r for r in self.runs if r.label == label)
+
+
+def report_generations(g: int) -> list[int]:
+    """Generations shown in the table: 1, 10, 100, ... below G, and G."""
+    return [n for n in (1, 10, 100, 1000, 10_000) if n < g] + [g]
+
+
+def rank_label(lo: int, hi: int) -> str:
+    """'rank 1' or 'ranks 2-10' for the bucket of ranks (lo, hi]."""
+    return f"rank {hi}" if hi == lo + 1 else f"ranks {lo + 1}-{hi}"
+
+
+def vocabulary(config):
+    """The real distribution of the main and bias parts."""
+    from sim.families.categorical import Vocabulary
+
+    if config.probs_file:
+        return Vocabulary.from_probs(
+            load_probs(config.probs_file), os.path.basename(config.probs_file)
+        )
+    if config.distribution == "uniform":
+        return Vocabulary.uniform(config.num_categories)
+    return Vocabulary.zipf(config.num_categories, config.zipf_beta)
+
+
+def load_probs(path: str) -> np.ndarray:
+    """A probability vector from ``.npy`` or a text file of numbers (validated)."""
+    from sim.families.categorical import check_probability_vector
+
+    if not os.path.exists(path):
+        raise ValueError(f"--probs_file={path}: no such file")
+    try:
+        p = np.load(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=1)
+    except ValueError as err:
+        raise ValueError(f"--probs_file={path}: not a vector of numbers ({err})") from None
+    try:
+        return check_probability_vector(np.ravel(p), "probs_file")
+    except ValueError as err:
+        raise ValueError(f"--probs_file={path}: {err}") from None
+
+
+def absorption_vocabulary(config):
+    """The first ``absorption_categories`` of the main vocabulary, renormalised."""
+    from sim.families.categorical import Vocabulary
+
+    p = np.sort(vocabulary(config).probs)[::-1][: config.absorption_categories]
+    return Vocabulary.from_probs(p / p.sum(), f"top{len(p)}")
+
+
+def run_key(root, part: str, index: int):
+    """Each run's key depends on its part and its index in that part only."""
+    import jax
+
+    return jax.random.fold_in(jax.random.fold_in(root, PART_INDEX[part]), index)
+
+
+def bias_settings(config) -> list[dict]:
+    """The bias part's configurations: the plain chain first."""
+    out = [dict(label="plain")]
+    out += [dict(label=f"tau={t:g}", temperature=t) for t in config.temperatures]
+    out += [dict(label=f"top_k={k}", top_k=k) for k in config.top_ks]
+    out += [dict(label=f"top_p={p:g}", top_p=p) for p in config.top_ps]
+    if config.smoothing > 0:
+        out.append(dict(label=f"alpha={config.smoothing:g}", smoothing=config.smoothing))
+    return out
+
+
+def bucket_means(values: np.ndarray, edges) -> np.ndarray:
+    """Means over rank buckets of per-category values sorted by rank (last axis)."""
+    lows = (0, *edges[:-1])
+    return np.stack([values[..., a:b].mean(-1) for a, b in zip(lows, edges, strict=True)], -1)
+
+
+def main_theory(vocab, m: int, g: int, edges, tail_rank: int) -> dict:
+    """Exact expectations of the plain chain for generations 0..G."""
+    import jax.numpy as jnp
+
+    from theory import categorical as tc
+
+    n = np.arange(g + 1)
+    p = np.sort(vocab.probs)[::-1]
+    surv = np.asarray(tc.survival_probability(n, m, jnp.asarray(p)), np.float64)  # (G+1, K)
+    h = tc.expected_heterozygosity(jnp.asarray(n), m, jnp.asarray(vocab.probs))
+    bern = surv * (1 - surv)  # per-category Bernoulli variances of "still present"
+    sizes = np.diff((0, *edges))
+    return dict(
+        heterozygosity=np.asarray(h, np.float64),
+        support=surv.sum(-1),
+        survival=bucket_means(surv, edges),
+        tail_mass=np.full(g + 1, p[tail_rank:].sum()),
+        # Variances if categories survived independently: floors for the standard
+        # errors where no chain varies (e.g. every chain keeps the top token).
+        support_var_indep=bern.sum(-1),
+        survival_var_indep=bucket_means(bern, edges) / sizes,
+    )
+
+
+def resolution(run: Run) -> float:
+    """Rounding of recorded values in the run's float type (16 ulps of 1)."""
+    return 16 * float(np.finfo(run.result.final.probs.dtype).eps)
+
+
+def compare_main(run: Run, c: int) -> list:
+    """D1, D3 and the tail martingale at the report generations.
+
+    The standard error of a survival fraction (or the support size) is the
+    larger of the empirical one and the one categories surviving independently
+    would give under the theory: with the top token kept by every chain the
+    empirical spread is 0, yet the theory's 0.998 is a Bernoulli mean. For a
+    one-category bucket the floor is the exact binomial standard error.
+    """
+    res, th = run.result, run.theory
+    rows = []
+    for n in report_generations(len(res.generations) - 1):
+        row = dict(config=run.label, generation=n)
+        for f, stat in (
+            ("heterozygosity", "E[H] (D1)"),
+            ("support", "E[support] (D3)"),
+            ("tail_mass", "E[tail mass] (martingale)"),
+        ):
+            mo = res.moments[f]
+            se = mo.sem[n]
+            if f == "support":
+                se = max(se, np.sqrt(th["support_var_indep"][n] / c))
+            rows.append(
+                common.Comparison(
+                    statistic=stat,
+                    empirical=mo.mean[n],
+                    se=se,
+                    theory=th[f][n],
+                    resolution=resolution(run) * max(1.0, abs(th[f][n])),
+                    **row,
+                )
+            )
+        surv = res.moments["survival"]
+        lows = (0, *run.bucket_edges[:-1])
+        for b, (lo, hi) in enumerate(zip(lows, run.bucket_edges, strict=True)):
+            rows.append(
+                common.Comparison(
+                    statistic=f"survival {rank_label(lo, hi)} (D3)",
+                    empirical=surv.mean[n, b],
+                    se=max(surv.sem[n, b], np.sqrt(th["survival_var_indep"][n, b] / c)),
+                    theory=th["survival"][n, b],
+                    resolution=resolution(run),
+                    **row,
+                )
+            )
+    return rows
+
+
+def compare_absorption(run: Run, c: int) -> list:
+    """Mean absorption time (exact D4) and the absorbing category's law (D2)."""
+    res, th = run.result, run.theory
+    g = len(res.generations) - 1
+    t = res.first_passage["absorbed"]
+    censored = int(np.sum(t < 0))
+    row = dict(config=run.label, generation=g)
+    t_obs = t[t >= 0].astype(np.float64)
+    rows = [
+        common.Comparison(
+            statistic="E[absorption time] (D4 exact)",
+            empirical=float(t_obs.mean()) if t_obs.size else float("nan"),
+            se=float(t_obs.std(ddof=1) / np.sqrt(t_obs.size)) if t_obs.size > 1 else float("nan"),
+            theory=th["absorption_exact"],
+            testable=censored == 0 and t_obs.size > 1,
+            note=(
+                f"diffusion {th['absorption_diffusion']:.4g}"
+                + (f"; {censored} chains not absorbed by G={g}" if censored else "")
+            ),
+            **row,
+        )
+    ]
+    absorbed = t >= 0
+    winner = np.argmax(res.final.probs[absorbed], axis=-1)
+    p0 = run.vocabulary.probs
+    na = int(absorbed.sum())
+    for i in range(len(p0)):
+        rows.append(
+            common.Comparison(
+                statistic=f"P(fixes on category {i}) (D2)",
+                empirical=float(np.mean(winner == i)) if na else float("nan"),
+                se=common.binomial_se(float(p0[i]), max(na, 1)),
+                theory=float(p0[i]),
+                testable=na > 0,
+                **row,
+            )
+        )
+    return rows
+
+
+def compare_bias(run: Run, c: int) -> list:
+    """Exact checks that hold at finite M under a sampler transform or smoothing."""
+    res, th = run.result, run.theory
+    g = len(res.generations) - 1
+    rows = []
+    s = run.settings
+    if s.get("smoothing"):
+        for n in report_generations(g):
+            mo = res.moments["heterozygosity"]
+            rows.append(
+                common.Comparison(
+                    config=run.label,
+                    statistic="E[H] smoothed (exact affine)",
+                    generation=n,
+                    empirical=mo.mean[n],
+                    se=mo.sem[n],
+                    theory=th["heterozygosity_exact"][n],
+                    resolution=resolution(run),
+                )
+            )
+    if s.get("top_k") is not None:
+        snaps = res.snapshots["support"][res.snapshot_generations >= 2]
+        worst = float(snaps.max()) if snaps.size else 0.0
+        k = s["top_k"]
+        rows.append(
+            common.Comparison(
+                config=run.label,
+                statistic="max support over chains, n>=2 <= k",
+                generation=g,
+                empirical=worst,
+                se=0.0,
+                theory=float(min(worst, k)),
+                note=f"bound k={k}",
+            )
+        )
+    return rows
+
+
+def run_study(config, progress: bool = True) -> Study:
+    """Simulates every part of ``config`` and compares with theory."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # theory in float64; sim dtype is explicit
+    common.enable_compilation_cache()
+    import jax.numpy as jnp
+
+    from sim.metrics import default_bucket_edges
+    from sim.runners import run_categorical
+    from theory import categorical as tc
+
+    dtype = jnp.float64 if config.x64 else jnp.float32
+    root = jax.random.key(config.seed, impl=config.prng_impl)
+    vocab = vocabulary(config)
+    k = vocab.num_categories
+    edges = default_bucket_edges(k)
+    tail_rank = config.tail_rank if config.tail_rank is not None else max(1, k // 10)
+    common_kw = dict(
+        dtype=dtype, chunk_chains=config.chunk_chains, progress=None if progress else False
+    )
+    runs, rows = [], []
+
+    def simulate(label, part, index, vocab, m, c, g, settings, **kw):
+        if progress:
+            print(f"[{label}] {c:,} chains x {g:,} generations, K={vocab.num_categories}, M={m}")
+        t = time.perf_counter()
+        res = run_categorical(
+            run_key(root, part, index),
+            vocabulary=vocab,
+            sample_size=m,
+            num_chains=c,
+            num_generations=g,
+            tail_rank=min(tail_rank, vocab.num_categories),
+            bucket_edges=kw.pop("bucket_edges", default_bucket_edges(vocab.num_categories)),
+            progress_desc=label,
+            **{key: v for key, v in settings.items() if key != "label"},
+            **kw,
+            **common_kw,
+        )
+        res.timings["simulate_s"] = time.perf_counter() - t
+        if progress:
+            print(f"[{label}] simulated in {res.timings['simulate_s']:.1f} s", flush=True)
+        return res
+
+    # -- main
+    m, g, c = config.sample_size, config.generations, config.num_chains
+    res = simulate("main", "main", 0, vocab, m, c, g, {}, bucket_edges=edges)
+    t = time.perf_counter()
+    th = main_theory(vocab, m, g, edges, tail_rank)
+    res.timings["theory_s"] = time.perf_counter() - t
+    run = Run("main", "main", vocab, m, {}, res, th, edges)
+    runs.append(run)
+    rows += compare_main(run, c)
+
+    # -- absorption
+    if config.absorption_chains > 0:
+        av = absorption_vocabulary(config)
+        ma, ga, ca = (
+            config.absorption_sample_size,
+            config.absorption_generations,
+            config.absorption_chains,
+        )
+        label = f"absorb K={av.num_categories} M={ma}"
+        res = simulate(label, "absorption", 0, av, ma, ca, ga, {})
+        t = time.perf_counter()
+        th = dict(
+            absorption_exact=float(tc.mean_absorption_time(ma, jnp.asarray(av.probs), "exact")),
+            absorption_diffusion=float(
+                tc.mean_absorption_time(ma, jnp.asarray(av.probs), "diffusion")
+            ),
+        )
+        res.timings["theory_s"] = time.perf_counter() - t
+        run = Run(label, "absorption", av, ma, {}, res, th, default_bucket_edges(av.num_categories))
+        runs.append(run)
+        rows += compare_absorption(run, ca)
+
+    # -- bias
+    if config.bias_chains > 0:
+        gb, cb, mb = config.bias_generations, config.bias_chains, config.sample_size
+        n = np.arange(gb + 1)
+        for i, s in enumerate(bias_settings(config)):
+            label = s["label"]
+            res = simulate(
+                label,
+                "bias",
+                i,
+                vocab,
+                mb,
+                cb,
+                gb,
+                s,
+                bucket_edges=edges,
+                snapshot_generations=tuple(range(gb + 1)),
+                snapshot_fields=("support",),
+            )
+            t = time.perf_counter()
+            traj = np.asarray(
+                tc.deterministic_trajectory(
+                    n,
+                    jnp.asarray(vocab.probs),
+                    temperature=s.get("temperature", 1.0),
+                    top_k=s.get("top_k"),
+                    top_p=s.get("top_p"),
+                ),
+                np.float64,
+            )  # (G+1, K), the infinite-M drift
+            ranks = vocab.ranks
+            th = dict(
+                support_limit=(traj > 0).sum(-1).astype(np.float64),
+                heterozygosity_limit=1 - (traj**2).sum(-1),
+                tail_mass_limit=traj[:, ranks > tail_rank].sum(-1),
+                mode_mass_limit=traj.max(-1),
+            )
+            if s.get("smoothing"):
+                # Smoothing has no infinite-M drift to draw (alpha/M -> 0); its
+                # heterozygosity has an exact finite-M expectation instead.
+                th = {name: np.full(gb + 1, np.nan) for name in th}
+                th["heterozygosity_exact"] = np.asarray(
+                    tc.expected_heterozygosity(
+                        jnp.asarray(n), mb, jnp.asarray(vocab.probs), smoothing=s["smoothing"]
+                    ),
+                    np.float64,
+                )
+                th["heterozygosity_limit"] = th["heterozygosity_exact"]
+            res.timings["theory_s"] = time.perf_counter() - t
+            run = Run(label, "bias", vocab, mb, s, res, th, edges)
+            runs.append(run)
+            rows += compare_bias(run, cb)
+
+    z_crit = common.judge_all(rows, config.false_failure_rate)
+    return Study(
+        config, runs, rows, z_crit, common.format_table(rows, z_crit), common.environment()
+    )
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def summary_rows(study: Study):
+    """Tidy per-generation rows: empirical moments beside the theory columns."""
+    for run in study.runs:
+        res, th = run.result, run.theory
+        for n in res.generations:
+            row = dict(
+                part=run.part,
+                config=run.label,
+                vocabulary=run.vocabulary.name,
+                sample_size=run.sample_size,
+                generation=int(n),
+            )
+            for f in FIELDS:
+                mo = res.moments[f]
+                row[f"{f}_mean"] = mo.mean[n]
+                row[f"{f}_sem"] = mo.sem[n]
+            surv = res.moments["survival"]
+            for b in range(surv.mean.shape[1]):
+                row[f"survival_b{b}_mean"] = surv.mean[n, b]
+                row[f"survival_b{b}_sem"] = surv.sem[n, b]
+            for name, v in th.items():
+                v = np.asarray(v)
+                if v.ndim == 1 and v.shape[0] == len(res.generations):
+                    row[f"theory_{name}"] = v[n]
+                elif v.ndim == 2 and v.shape[0] == len(res.generations):
+                    for b in range(v.shape[1]):
+                        row[f"theory_{name}_b{b}"] = v[n, b]
+            yield row
+
+
+def write_outputs(
+    study: Study, output_dir: str, flags_dict: dict | None = None, wall_s: float | None = None
+) -> list[str]:
+    """Writes CSVs, figures (PNG + PDF), per-chain states (.npz) and a manifest."""
+    os.makedirs(output_dir, exist_ok=True)
+    out = []
+    p = os.path.join(output_dir, "summary.csv")
+    common.write_csv(p, summary_rows(study))
+    out.append(p)
+    p = os.path.join(output_dir, "comparisons.csv")
+    common.write_csv(p, (dataclasses.asdict(r) for r in study.comparisons))
+    out.append(p)
+    p = os.path.join(output_dir, "final_states.npz")
+    arrays = {}
+    for run in study.runs:
+        key = run.label.replace("=", "").replace(" ", "_")
+        arrays[f"{key}/final_probs"] = run.result.final.probs
+        arrays[f"{key}/absorption_time"] = run.result.first_passage["absorbed"]
+        arrays[f"{key}/real_probs"] = run.vocabulary.probs
+    common.write_npz(p, arrays)
+    out.append(p)
+    from experiments import categorical_figures
+
+    out += categorical_figures.plot_all(study, output_dir)
+    p = os.path.join(output_dir, "manifest.json")
+    cfg = dataclasses.asdict(study.config)
+    manifest = dict(
+        experiment="categorical_chain",
+        config=cfg,
+        flags=flags_dict or cfg,
+        seed=study.config.seed,
+        prng_impl=study.config.prng_impl,
+        environment=study.env,
+        timings={r.label: r.result.timings for r in study.runs},
+        wall_s=wall_s,
+        false_failure_rate=study.config.false_failure_rate,
+        z_threshold=study.z_crit,
+        comparisons=dict(
+            tested=sum(r.testable for r in study.comparisons),
+            failed=study.num_failed,
+            not_testable=sum(not r.testable for r in study.comparisons),
+        ),
+        outputs=[os.path.basename(x) for x in out],
+    )
+    common.write_manifest(p, manifest)
+    out.append(p)
+    return out
