@@ -27,6 +27,13 @@ def _band(ax, g, mo, color, label, index=None):
     ax.fill_between(g, mean - 2 * sem, mean + 2 * sem, color=color, alpha=0.25, lw=0)
 
 
+def _symlog_generations(ax, g):
+    """Generations on a log scale that keeps generation 0."""
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlim(0, g[-1])
+    ax.set_xlabel("generation n (log scale past 1)")
+
+
 def plot_survival(study, output_dir):
     run = study.run("main")
     res, th = run.result, run.theory
@@ -41,8 +48,7 @@ def plot_survival(study, output_dir):
         _band(ax, g, res.moments["survival"], color, categorical_report.rank_label(lo, hi), b)
         ax.plot(g, th["survival"][:, b], "k--", lw=0.8)
     ax.plot([], [], "k--", lw=0.8, label="exact (transition matrix)")
-    ax.set_xscale("symlog", linthresh=1)
-    ax.set_xlabel("generation n")
+    _symlog_generations(ax, g)
     ax.set_ylabel("P(category still present)")
     ax.set_title(f"M={run.sample_size} tokens per generation; bands: 2 MC s.e.")
     ax.legend(fontsize=7)
@@ -69,14 +75,12 @@ def plot_diversity(study, output_dir):
     _band(ax, g, res.moments["support"], "C0", "simulation")
     ax.plot(g, th["support"], "k--", lw=1, label="exact E[support] (D3)")
     ax.set_yscale("log")
-    ax.set_xscale("symlog", linthresh=1)
-    ax.set_xlabel("generation n")
+    _symlog_generations(ax, g)
     ax.set_ylabel("support size")
     ax.legend(fontsize=7)
     ax = axes[0, 2]
     _band(ax, g, res.moments["entropy"], "C2", "entropy (nats)")
-    ax.set_xscale("symlog", linthresh=1)
-    ax.set_xlabel("generation n")
+    _symlog_generations(ax, g)
     ax.set_ylabel("entropy of the fit (nats)")
     ax.legend(fontsize=7)
     paths = common.save_figure(fig, output_dir, "diversity")
