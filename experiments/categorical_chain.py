@@ -18,11 +18,9 @@ a notebook); the engine is ``sim`` and the closed forms are
 
 from __future__ import annotations
 
-import sys
-import time
-
 from absl import app, flags
 
+from experiments import common
 from experiments.categorical_report import StudyConfig, validate
 
 FLAGS = flags.FLAGS
@@ -102,25 +100,9 @@ def config_from_flags() -> StudyConfig:
 
 
 def main(argv):
-    if len(argv) > 1:
-        print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        sys.exit(2)
-    try:
-        config = validate(config_from_flags())
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    from experiments import categorical_report, common
+    from experiments import categorical_report
 
-    t0 = time.perf_counter()
-    study = categorical_report.run_study(config, progress=FLAGS.progress)
-    outputs = categorical_report.write_outputs(
-        study,
-        FLAGS.output_dir,
-        flags_dict=common.flag_values(FLAGS, StudyConfig),
-        wall_s=time.perf_counter() - t0,
-    )
-    common.finish(study, outputs, FLAGS.output_dir, t0, FLAGS.check)
+    common.run_cli(argv, FLAGS, lambda: validate(config_from_flags()), categorical_report)
 
 
 if __name__ == "__main__":

@@ -562,46 +562,21 @@ def write_outputs(
     study: Study, output_dir: str, flags_dict: dict | None = None, wall_s: float | None = None
 ) -> list[str]:
     """Writes CSVs, figures (PNG + PDF), per-chain states (.npz) and a manifest."""
-    os.makedirs(output_dir, exist_ok=True)
-    out = []
-    p = os.path.join(output_dir, "summary.csv")
-    common.write_csv(p, summary_rows(study))
-    out.append(p)
-    p = os.path.join(output_dir, "comparisons.csv")
-    common.write_csv(p, (dataclasses.asdict(r) for r in study.comparisons))
-    out.append(p)
-    p = os.path.join(output_dir, "final_states.npz")
+    from experiments import categorical_figures
+
     arrays = {}
     for run in study.runs:
         key = run.label.replace("=", "").replace(" ", "_")
         arrays[f"{key}/final_probs"] = run.result.final.probs
         arrays[f"{key}/absorption_time"] = run.result.first_passage["absorbed"]
         arrays[f"{key}/real_probs"] = run.vocabulary.probs
-    common.write_npz(p, arrays)
-    out.append(p)
-    from experiments import categorical_figures
-
-    out += categorical_figures.plot_all(study, output_dir)
-    p = os.path.join(output_dir, "manifest.json")
-    cfg = dataclasses.asdict(study.config)
-    manifest = dict(
+    return common.write_study(
+        study,
+        output_dir,
         experiment="categorical_chain",
-        config=cfg,
-        flags=flags_dict or cfg,
-        seed=study.config.seed,
-        prng_impl=study.config.prng_impl,
-        environment=study.env,
-        timings={r.label: r.result.timings for r in study.runs},
+        summary_rows=summary_rows(study),
+        arrays=arrays,
+        plot_all=categorical_figures.plot_all,
+        flags_dict=flags_dict,
         wall_s=wall_s,
-        false_failure_rate=study.config.false_failure_rate,
-        z_threshold=study.z_crit,
-        comparisons=dict(
-            tested=sum(r.testable for r in study.comparisons),
-            failed=study.num_failed,
-            not_testable=sum(not r.testable for r in study.comparisons),
-        ),
-        outputs=[os.path.basename(x) for x in out],
     )
-    common.write_manifest(p, manifest)
-    out.append(p)
-    return out

@@ -222,6 +222,89 @@ def flag_values(flags_obj, config_cls) -> dict:
     return {k: flags_obj[k].value for k in flags_obj if k in names}
 
 
+def write_study(
+    study,
+    output_dir: str,
+    *,
+    experiment: str,
+    summary_rows: Iterable[dict],
+    arrays: dict,
+    plot_all,
+    flags_dict: dict | None = None,
+    wall_s: float | None = None,
+) -> list[str]:
+    """Writes a study's files: summary and comparison CSVs, per-chain arrays (.npz),
+    figures (PNG + PDF, from ``plot_all(study, output_dir)``) and the manifest.
+
+    ``study`` has ``config`` (a dataclass with ``seed``, ``prng_impl`` and
+    ``false_failure_rate``), ``runs`` (each with ``label`` and
+    ``result.timings``), ``comparisons``, ``z_crit``, ``env`` and
+    ``num_failed``. Returns the paths written.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    out = []
+    p = os.path.join(output_dir, "summary.csv")
+    write_csv(p, summary_rows)
+    out.append(p)
+    p = os.path.join(output_dir, "comparisons.csv")
+    write_csv(p, (dataclasses.asdict(r) for r in study.comparisons))
+    out.append(p)
+    p = os.path.join(output_dir, "final_states.npz")
+    write_npz(p, arrays)
+    out.append(p)
+    out += plot_all(study, output_dir)
+    p = os.path.join(output_dir, "manifest.json")
+    cfg = dataclasses.asdict(study.config)
+    manifest = dict(
+        experiment=experiment,
+        config=cfg,
+        flags=flags_dict or cfg,
+        seed=study.config.seed,
+        prng_impl=study.config.prng_impl,
+        environment=study.env,
+        timings={r.label: r.result.timings for r in study.runs},
+        wall_s=wall_s,
+        false_failure_rate=study.config.false_failure_rate,
+        z_threshold=study.z_crit,
+        comparisons=dict(
+            tested=sum(r.testable for r in study.comparisons),
+            failed=study.num_failed,
+            not_testable=sum(not r.testable for r in study.comparisons),
+        ),
+        outputs=[os.path.basename(x) for x in out],
+    )
+    write_manifest(p, manifest)
+    out.append(p)
+    return out
+
+
+def run_cli(argv, flags_obj, make_config, report) -> None:
+    """The body of every experiment's ``main``: check the flags, run, write, judge.
+
+    ``make_config()`` builds and validates the study config from the flags
+    (``ValueError('--flag=value: reason')`` on a bad one: printed as one line,
+    exit status 2, before anything compiles); ``report`` is the study module
+    (``run_study`` and ``write_outputs``).
+    """
+    if len(argv) > 1:
+        print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        config = make_config()
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    t0 = time.perf_counter()
+    study = report.run_study(config, progress=flags_obj.progress)
+    outputs = report.write_outputs(
+        study,
+        flags_obj.output_dir,
+        flags_dict=flag_values(flags_obj, type(config)),
+        wall_s=time.perf_counter() - t0,
+    )
+    finish(study, outputs, flags_obj.output_dir, t0, flags_obj.check)
+
+
 def finish(study, outputs: list, output_dir: str, t0: float, check: bool) -> None:
     """Prints the table and where the files went; exits 1 on a failed ``--check``."""
     print(study.table)

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
-import time
 
 from absl import app, flags
 
@@ -142,23 +140,8 @@ def config_from_flags() -> StudyConfig:
 
 
 def main(argv):
-    if len(argv) > 1:
-        print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        sys.exit(2)
-    try:
-        config = validate(config_from_flags())
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    t0 = time.perf_counter()
-    study = gaussian_report.run_study(config, progress=FLAGS.progress)
-    outputs = gaussian_report.write_outputs(
-        study,
-        FLAGS.output_dir,
-        flags_dict=common.flag_values(FLAGS, StudyConfig),
-        wall_s=time.perf_counter() - t0,
-    )
-    common.finish(study, outputs, FLAGS.output_dir, t0, FLAGS.check)
+
+    common.run_cli(argv, FLAGS, lambda: validate(config_from_flags()), gaussian_report)
 
 
 if __name__ == "__main__":

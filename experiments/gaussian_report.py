@@ -7,7 +7,6 @@ Importable from notebooks: ``run_study(StudyConfig(...))`` returns a
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import numpy as np
@@ -282,15 +281,8 @@ def write_outputs(
     study: Study, output_dir: str, flags_dict: dict | None = None, wall_s: float | None = None
 ) -> list[str]:
     """Writes CSVs, figures (PNG + PDF), per-chain states (.npz) and a manifest."""
-    os.makedirs(output_dir, exist_ok=True)
-    out = []
-    p = os.path.join(output_dir, "summary.csv")
-    common.write_csv(p, summary_rows(study))
-    out.append(p)
-    p = os.path.join(output_dir, "comparisons.csv")
-    common.write_csv(p, (dataclasses.asdict(r) for r in study.comparisons))
-    out.append(p)
-    p = os.path.join(output_dir, "final_states.npz")
+    from experiments import gaussian_figures
+
     arrays = {}
     for run in study.runs:
         key = run.label.replace("=", "").replace(" ", "_")
@@ -298,31 +290,13 @@ def write_outputs(
         arrays[f"{key}/log_var"] = run.result.final.log_var
         arrays[f"{key}/snapshot_log_var"] = run.result.snapshots["log_var"]
         arrays[f"{key}/snapshot_generations"] = run.result.snapshot_generations
-    common.write_npz(p, arrays)
-    out.append(p)
-    from experiments import gaussian_figures
-
-    out += gaussian_figures.plot_all(study, output_dir)
-    p = os.path.join(output_dir, "manifest.json")
-    cfg = dataclasses.asdict(study.config)
-    manifest = dict(
+    return common.write_study(
+        study,
+        output_dir,
         experiment="gaussian_chain",
-        config=cfg,
-        flags=flags_dict or cfg,
-        seed=study.config.seed,
-        prng_impl=study.config.prng_impl,
-        environment=study.env,
-        timings={r.label: r.result.timings for r in study.runs},
+        summary_rows=summary_rows(study),
+        arrays=arrays,
+        plot_all=gaussian_figures.plot_all,
+        flags_dict=flags_dict,
         wall_s=wall_s,
-        false_failure_rate=study.config.false_failure_rate,
-        z_threshold=study.z_crit,
-        comparisons=dict(
-            tested=sum(r.testable for r in study.comparisons),
-            failed=study.num_failed,
-            not_testable=sum(not r.testable for r in study.comparisons),
-        ),
-        outputs=[os.path.basename(x) for x in out],
     )
-    common.write_manifest(p, manifest)
-    out.append(p)
-    return out
