@@ -35,6 +35,7 @@ from tests.stats import (  # noqa: E402
     assert_rejects,
     binomial_se,
     z_crit,
+    z_crit_one_sided,
 )
 from theory import categorical as tc  # noqa: E402
 
@@ -355,3 +356,29 @@ def test_simulate_rejects_unknown_fields():
             first_passage_fields=("nope",),
             progress=False,
         )
+
+
+def test_rare_words_against_the_poisson_survival_bounds():
+    """D5: a word of real expected count lambda = M p survives n fits with probability
+    >= 1 - exp(-lambda g_n) >= 1 - exp(-lambda/n) (Suresh et al.; a lower bound for the
+    binomial chain at every M) and <= 1 - exp(-3 lambda/n) while n << M. One-sided
+    z-tests on each rare word's survival fraction."""
+    m, c = 400, 20_000
+    rates = np.array([0.5, 1.0, 2.0, 4.0])
+    p = np.concatenate([[1 - rates.sum() / m], rates[::-1] / m])  # sorted: head, then rare
+    v = Vocabulary.from_probs(p)
+    k = len(p)
+    r = run(v, m, c, 40, seed=16, bucket_edges=tuple(range(1, k + 1)), dtype=jnp.float64)
+    ns = np.array([1, 2, 5, 10, 20, 40])
+    emp = r.moments["survival"].mean[ns][:, 1:][:, ::-1]  # (N, 4) in the order of `rates`
+    lo_paper, up = (np.asarray(x) for x in tc.suresh_survival_bounds_from_rate(ns[:, None], rates))
+    lo = np.asarray(tc.poisson_survival_from_rate(ns[:, None], rates))
+    exact = np.asarray(tc.survival_probability(ns, m, jnp.asarray(rates / m)))
+    se = binomial_se(exact, c)
+    crit = z_crit_one_sided(3 * emp.size)
+    assert np.all((emp - lo) / se > -crit), (emp - lo) / se
+    assert np.all((emp - lo_paper) / se > -crit)
+    assert np.all((up - emp) / se > -crit), (up - emp) / se
+    assert np.all(lo_paper <= lo + 1e-15) and np.all(lo <= up)
+    # A wrong claim -- that the paper's lower bound is also an upper bound -- is rejected.
+    assert np.any((lo_paper - emp) / se < -crit)
