@@ -640,8 +640,19 @@ def _level_plan(mean_count):
 
 
 def _chunk_width(k: int) -> int:
-    """Lanes per chunk: 32 for K <= 8192, up to 1024 (K/256 rounded up to a power of 2)."""
-    return max(32, min(1024, 1 << max(0, math.ceil(math.log2(k / 256)))))
+    """Lanes per chunk: 1 for K <= 256, then K/32 rounded up to a power of 2 between 4
+    and 32, and K/256 (up to 1024) past K = 8192.
+
+    A chunk is padded to its width, so small vocabularies want narrow chunks: at
+    K = 3 (vmapped over 20,000 chains) width 32 measured 1,400 ns per category,
+    width 1 55 ns; at K = 40, 290 against 19; at K = 200, 80 against 55; at
+    K = 1,000 width 32 stays best (19-26 against 38 for width 1).
+    """
+    if k <= 256:
+        return 1
+    if k <= 8192:
+        return max(4, min(32, 1 << math.ceil(math.log2(k / 32))))
+    return min(1024, 1 << math.ceil(math.log2(k / 256)))
 
 
 def multinomial(key, total, probs, *, chunk: int | None = None) -> jax.Array:
