@@ -382,3 +382,54 @@ def test_rare_words_against_the_poisson_survival_bounds():
     assert np.all(lo_paper <= lo + 1e-15) and np.all(lo <= up)
     # A wrong claim -- that the paper's lower bound is also an upper bound -- is rejected.
     assert np.any((lo_paper - emp) / se < -crit)
+
+
+_DEVICE_SCRIPT = """
+import hashlib, json, sys
+import jax, jax.numpy as jnp, numpy as np
+from sim.families.categorical import Vocabulary
+from sim.runners import run_categorical
+
+out = {"devices": len(jax.devices())}
+v = Vocabulary.zipf(300, 1.1)
+for chunk in (128, 512):
+    for kw in (dict(temperature=0.9, top_p=0.95),):
+        r = run_categorical(jax.random.key(3, impl="philox4x32"), vocabulary=v,
+                            sample_size=2000, num_chains=512, num_generations=6,
+                            chunk_chains=chunk, block_size=128, progress=False,
+                            dtype=jnp.float32, **kw)
+        tag = f"{'bias' if kw else 'plain'}/{chunk}"
+        out[tag + "/final"] = hashlib.sha1(np.asarray(r.final.probs).tobytes()).hexdigest()
+        out[tag + "/moments"] = hashlib.sha1(
+            b"".join(m.mean.tobytes() + m.m2.tobytes() for m in r.moments.values())
+        ).hexdigest()
+json.dump(out, open(sys.argv[1], "w"))
+"""
+
+
+def test_bit_identical_on_one_and_four_devices(tmp_path):
+    """The sampler's cross-batch fallback and the transforms keep per-chain values
+    and moments bit-identical across device counts and chunk sizes."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = tmp_path / "det.py"
+    script.write_text(_DEVICE_SCRIPT)
+    runs = {}
+    for ndev in (1, 4):
+        out = tmp_path / f"d{ndev}.json"
+        env = dict(
+            os.environ,
+            JAX_PLATFORMS="cpu",
+            PYTHONPATH=root,
+            XLA_FLAGS=f"--xla_force_host_platform_device_count={ndev}",
+        )
+        subprocess.run([sys.executable, str(script), str(out)], check=True, env=env, cwd=root)
+        runs[ndev] = json.loads(out.read_text())
+    assert runs[1].pop("devices") == 1 and runs[4].pop("devices") == 4
+    assert runs[1] == runs[4]
+    for what in ("final", "moments"):
+        assert runs[1][f"bias/128/{what}"] == runs[1][f"bias/512/{what}"]
