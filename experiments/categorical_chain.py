@@ -61,17 +61,6 @@ flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 
 def config_from_flags() -> StudyConfig:
-    def numbers(name, kind):
-        out = []
-        for v in getattr(FLAGS, name):
-            try:
-                out.append(kind(v))
-            except ValueError:
-                raise ValueError(
-                    f"--{name}={v}: not {'an integer' if kind is int else 'a number'}"
-                ) from None
-        return tuple(out)
-
     return StudyConfig(
         distribution=FLAGS.distribution,
         num_categories=FLAGS.num_categories,
@@ -85,9 +74,9 @@ def config_from_flags() -> StudyConfig:
         absorption_sample_size=FLAGS.absorption_sample_size,
         absorption_chains=FLAGS.absorption_chains,
         absorption_generations=FLAGS.absorption_generations,
-        temperatures=numbers("temperatures", float),
-        top_ks=numbers("top_ks", int),
-        top_ps=numbers("top_ps", float),
+        temperatures=common.parse_list(FLAGS, "temperatures", float),
+        top_ks=common.parse_list(FLAGS, "top_ks", int),
+        top_ps=common.parse_list(FLAGS, "top_ps", float),
         smoothing=FLAGS.smoothing,
         bias_chains=FLAGS.bias_chains,
         bias_generations=FLAGS.bias_generations,

@@ -7,19 +7,6 @@ import numpy as np
 from experiments import categorical_report, common
 
 
-def _figure(nrow, ncol, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(5.0 * ncol, 3.6 * nrow), squeeze=False, layout="constrained"
-    )
-    fig.suptitle(title)
-    return fig, axes, plt
-
-
 def _band(ax, g, mo, color, label, index=None):
     mean = mo.mean if index is None else mo.mean[:, index]
     sem = mo.sem if index is None else mo.sem[:, index]
@@ -38,7 +25,7 @@ def plot_survival(study, output_dir):
     run = study.run("main")
     res, th = run.result, run.theory
     g = res.generations
-    fig, axes, plt = _figure(
+    fig, axes = common.subplots(
         1, 1, f"survival of categories by initial rank ({run.vocabulary.name})"
     )
     ax = axes[0, 0]
@@ -52,9 +39,7 @@ def plot_survival(study, output_dir):
     ax.set_ylabel("P(category still present)")
     ax.set_title(f"M={run.sample_size} tokens per generation; bands: 2 MC s.e.")
     ax.legend(fontsize=7)
-    paths = common.save_figure(fig, output_dir, "survival")
-    plt.close(fig)
-    return paths
+    return common.save_figure(fig, output_dir, "survival")
 
 
 def plot_diversity(study, output_dir):
@@ -62,7 +47,7 @@ def plot_diversity(study, output_dir):
     res, th = run.result, run.theory
     g = res.generations
     m = run.sample_size
-    fig, axes, plt = _figure(1, 3, f"diversity loss ({run.vocabulary.name}, M={m})")
+    fig, axes = common.subplots(1, 3, f"diversity loss ({run.vocabulary.name}, M={m})")
     ax = axes[0, 0]
     h0 = th["heterozygosity"][0]
     h = res.moments["heterozygosity"]
@@ -83,9 +68,7 @@ def plot_diversity(study, output_dir):
     _symlog_generations(ax, g)
     ax.set_ylabel("entropy of the fit (nats)")
     ax.legend(fontsize=7)
-    paths = common.save_figure(fig, output_dir, "diversity")
-    plt.close(fig)
-    return paths
+    return common.save_figure(fig, output_dir, "diversity")
 
 
 def plot_absorption(study, output_dir):
@@ -95,7 +78,7 @@ def plot_absorption(study, output_dir):
     run = runs[0]
     t = run.result.first_passage["absorbed"]
     t = t[t >= 0]
-    fig, axes, plt = _figure(
+    fig, axes = common.subplots(
         1, 1, f"absorption time ({run.label}, p0={np.round(run.vocabulary.probs, 3)})"
     )
     ax = axes[0, 0]
@@ -118,16 +101,14 @@ def plot_absorption(study, output_dir):
     ax.set_xlabel("generations until the fit is a point mass")
     ax.set_ylabel("density")
     ax.legend(fontsize=7)
-    paths = common.save_figure(fig, output_dir, "absorption")
-    plt.close(fig)
-    return paths
+    return common.save_figure(fig, output_dir, "absorption")
 
 
 def plot_bias(study, output_dir):
     runs = [r for r in study.runs if r.part == "bias"]
     if not runs:
         return []
-    fig, axes, plt = _figure(
+    fig, axes = common.subplots(
         2,
         2,
         "sampling bias: simulation (solid), infinite-M drift (dashed; for smoothing: exact E[H])",
@@ -148,13 +129,12 @@ def plot_bias(study, output_dir):
         ax.set_xlabel("generation n")
         ax.set_ylabel(ylabel)
     axes[0, 0].legend(fontsize=7, title=f"M={runs[0].sample_size}", title_fontsize=7)
-    paths = common.save_figure(fig, output_dir, "bias")
-    plt.close(fig)
-    return paths
+    return common.save_figure(fig, output_dir, "bias")
 
 
 def plot_all(study, output_dir) -> list[str]:
-    out = []
-    for f in (plot_survival, plot_diversity, plot_absorption, plot_bias):
-        out += f(study, output_dir)
-    return out
+    return [
+        p
+        for f in (plot_survival, plot_diversity, plot_absorption, plot_bias)
+        for p in f(study, output_dir)
+    ]

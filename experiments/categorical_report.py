@@ -311,7 +311,7 @@ def compare_main(run: Run, c: int) -> list:
     return rows
 
 
-def compare_absorption(run: Run, c: int) -> list:
+def compare_absorption(run: Run) -> list:
     """Mean absorption time (exact D4) and the absorbing category's law (D2)."""
     res, th = run.result, run.theory
     g = len(res.generations) - 1
@@ -351,7 +351,7 @@ def compare_absorption(run: Run, c: int) -> list:
     return rows
 
 
-def compare_bias(run: Run, c: int) -> list:
+def compare_bias(run: Run) -> list:
     """Exact checks that hold at finite M under a sampler transform or smoothing."""
     res, th = run.result, run.theory
     g = len(res.generations) - 1
@@ -464,7 +464,7 @@ def run_study(config, progress: bool = True) -> Study:
         res.timings["theory_s"] = time.perf_counter() - t
         run = Run(label, "absorption", av, ma, {}, res, th, default_bucket_edges(av.num_categories))
         runs.append(run)
-        rows += compare_absorption(run, ca)
+        rows += compare_absorption(run)
 
     # -- bias
     if config.bias_chains > 0:
@@ -517,7 +517,7 @@ def run_study(config, progress: bool = True) -> Study:
             res.timings["theory_s"] = time.perf_counter() - t
             run = Run(label, "bias", vocab, mb, s, res, th, edges)
             runs.append(run)
-            rows += compare_bias(run, cb)
+            rows += compare_bias(run)
 
     z_crit = common.judge_all(rows, config.false_failure_rate)
     return Study(
@@ -564,18 +564,16 @@ def write_outputs(
     """Writes CSVs, figures (PNG + PDF), per-chain states (.npz) and a manifest."""
     from experiments import categorical_figures
 
-    arrays = {}
-    for run in study.runs:
-        key = run.label.replace("=", "").replace(" ", "_")
-        arrays[f"{key}/final_probs"] = run.result.final.probs
-        arrays[f"{key}/absorption_time"] = run.result.first_passage["absorbed"]
-        arrays[f"{key}/real_probs"] = run.vocabulary.probs
     return common.write_study(
         study,
         output_dir,
         experiment="categorical_chain",
         summary_rows=summary_rows(study),
-        arrays=arrays,
+        run_arrays=lambda run: dict(
+            final_probs=run.result.final.probs,
+            absorption_time=run.result.first_passage["absorbed"],
+            real_probs=run.vocabulary.probs,
+        ),
         plot_all=categorical_figures.plot_all,
         flags_dict=flags_dict,
         wall_s=wall_s,

@@ -216,6 +216,18 @@ def enable_compilation_cache() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
+def parse_list(flags_obj, name: str, kind=int) -> tuple:
+    """A list flag's items converted by ``kind`` (``ValueError('--name=item: ...')``)."""
+    out = []
+    for v in getattr(flags_obj, name):
+        try:
+            out.append(kind(v))
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise ValueError(f"--{name}={v}: not {what}") from None
+    return tuple(out)
+
+
 def flag_values(flags_obj, config_cls) -> dict:
     """The flags that set a study's config, plus where and how it ran."""
     names = {f.name for f in dataclasses.fields(config_cls)} | {"output_dir", "check", "progress"}
@@ -228,12 +240,13 @@ def write_study(
     *,
     experiment: str,
     summary_rows: Iterable[dict],
-    arrays: dict,
+    run_arrays,
     plot_all,
     flags_dict: dict | None = None,
     wall_s: float | None = None,
 ) -> list[str]:
-    """Writes a study's files: summary and comparison CSVs, per-chain arrays (.npz),
+    """Writes a study's files: summary and comparison CSVs, per-chain arrays (.npz,
+    ``run_arrays(run) -> {name: array}`` stored as ``"<run label>/<name>"``),
     figures (PNG + PDF, from ``plot_all(study, output_dir)``) and the manifest.
 
     ``study`` has ``config`` (a dataclass with ``seed``, ``prng_impl`` and
@@ -250,6 +263,10 @@ def write_study(
     write_csv(p, (dataclasses.asdict(r) for r in study.comparisons))
     out.append(p)
     p = os.path.join(output_dir, "final_states.npz")
+    arrays = {}
+    for run in study.runs:
+        key = run.label.replace("=", "").replace(" ", "_")
+        arrays.update({f"{key}/{name}": v for name, v in run_arrays(run).items()})
     write_npz(p, arrays)
     out.append(p)
     out += plot_all(study, output_dir)
@@ -317,11 +334,29 @@ def finish(study, outputs: list, output_dir: str, t0: float, check: bool) -> Non
         sys.exit(1)
 
 
+def subplots(nrow: int, ncol: int, title: str | None = None, width=5.0, height=3.6):
+    """A (nrow, ncol) grid of axes (always 2-D) on the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(width * ncol, height * nrow), squeeze=False, layout="constrained"
+    )
+    if title:
+        fig.suptitle(title)
+    return fig, axes
+
+
 def save_figure(fig, output_dir: str, name: str) -> list[str]:
-    """Saves ``fig`` as PNG and PDF; returns the paths."""
+    """Saves ``fig`` as PNG and PDF, closes it, and returns the paths."""
+    import matplotlib.pyplot as plt
+
     paths = []
     for ext in ("png", "pdf"):
         p = os.path.join(output_dir, f"{name}.{ext}")
         fig.savefig(p, dpi=130 if ext == "png" else None, bbox_inches="tight")
         paths.append(p)
+    plt.close(fig)
     return paths

@@ -114,19 +114,10 @@ def validate(config: StudyConfig) -> StudyConfig:
 
 
 def config_from_flags() -> StudyConfig:
-    def ints(name):
-        out = []
-        for v in getattr(FLAGS, name):
-            try:
-                out.append(int(v))
-            except ValueError:
-                raise ValueError(f"--{name}={v}: not an integer") from None
-        return tuple(out)
-
     return StudyConfig(
         num_chains=FLAGS.num_chains,
         generations=FLAGS.generations,
-        sample_sizes=ints("sample_sizes"),
+        sample_sizes=common.parse_list(FLAGS, "sample_sizes", int),
         estimators=tuple(e.strip().lower() for e in FLAGS.estimators),
         method=FLAGS.method,
         seed=FLAGS.seed,

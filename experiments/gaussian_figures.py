@@ -10,25 +10,17 @@ TINY = 1e-300
 
 
 def _panels(study, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     k = len(study.runs)
     ncol = min(k, 2)
     nrow = -(-k // ncol)
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(5.2 * ncol, 3.6 * nrow), squeeze=False, layout="constrained"
-    )
-    fig.suptitle(title)
+    fig, axes = common.subplots(nrow, ncol, title, width=5.2)
     for ax in axes.flat[k:]:
         ax.set_visible(False)
-    return fig, list(axes.flat[:k]), plt
+    return fig, list(axes.flat[:k])
 
 
 def plot_log_variance(study, output_dir):
-    fig, axes, plt = _panels(study, "log-variance of the fit: mean and 5/50/95% quantiles")
+    fig, axes = _panels(study, "log-variance of the fit: mean and 5/50/95% quantiles")
     for ax, run in zip(axes, study.runs, strict=True):
         res, th = run.result, run.theory
         g = res.generations
@@ -58,13 +50,11 @@ def plot_log_variance(study, output_dir):
         ax.set_xlabel("generation n")
         ax.set_ylabel(r"$\log \sigma_n^2$")
     axes[0].legend(fontsize=7)
-    paths = common.save_figure(fig, output_dir, "log_variance")
-    plt.close(fig)
-    return paths
+    return common.save_figure(fig, output_dir, "log_variance")
 
 
 def plot_w2(study, output_dir):
-    fig, axes, plt = _panels(study, r"$E[W_2^2]$ to the real distribution")
+    fig, axes = _panels(study, r"$E[W_2^2]$ to the real distribution")
     c = study.config.num_chains
     for ax, run in zip(axes, study.runs, strict=True):
         res, th = run.result, run.theory
@@ -86,14 +76,12 @@ def plot_w2(study, output_dir):
         ax.set_xlabel("generation n")
         ax.set_ylabel(r"$E[W_2^2]$")
     axes[0].legend(fontsize=7)
-    paths = common.save_figure(fig, output_dir, "w2")
-    plt.close(fig)
-    return paths
+    return common.save_figure(fig, output_dir, "w2")
 
 
 def plot_tails(study, output_dir):
     k = study.config.tail_k
-    fig, axes, plt = _panels(study, f"fitted mass beyond {k:g} real std devs")
+    fig, axes = _panels(study, f"fitted mass beyond {k:g} real std devs")
     from experiments.gaussian_report import own_tail
 
     for ax, run in zip(axes, study.runs, strict=True):
@@ -124,19 +112,13 @@ def plot_tails(study, output_dir):
         ax.set_xlabel("generation n")
         ax.set_ylabel("tail mass")
     axes[0].legend(fontsize=7)
-    paths = common.save_figure(fig, output_dir, "tail_mass")
-    plt.close(fig)
-    return paths
+    return common.save_figure(fig, output_dir, "tail_mass")
 
 
 def plot_collapsed(study, output_dir):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     eps = study.config.collapse_eps
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    fig, axes = common.subplots(1, 1, width=6.0, height=4.0)
+    ax = axes[0, 0]
     for i, run in enumerate(study.runs):
         res, th = run.result, run.theory
         g = res.generations
@@ -146,13 +128,12 @@ def plot_collapsed(study, output_dir):
     ax.set_xlabel("generation n")
     ax.set_ylabel("fraction collapsed")
     ax.legend(fontsize=7)
-    paths = common.save_figure(fig, output_dir, "collapsed")
-    plt.close(fig)
-    return paths
+    return common.save_figure(fig, output_dir, "collapsed")
 
 
 def plot_all(study, output_dir) -> list[str]:
-    out = []
-    for f in (plot_log_variance, plot_w2, plot_tails, plot_collapsed):
-        out += f(study, output_dir)
-    return out
+    return [
+        p
+        for f in (plot_log_variance, plot_w2, plot_tails, plot_collapsed)
+        for p in f(study, output_dir)
+    ]

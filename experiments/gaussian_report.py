@@ -283,19 +283,17 @@ def write_outputs(
     """Writes CSVs, figures (PNG + PDF), per-chain states (.npz) and a manifest."""
     from experiments import gaussian_figures
 
-    arrays = {}
-    for run in study.runs:
-        key = run.label.replace("=", "").replace(" ", "_")
-        arrays[f"{key}/mean"] = run.result.final.mean
-        arrays[f"{key}/log_var"] = run.result.final.log_var
-        arrays[f"{key}/snapshot_log_var"] = run.result.snapshots["log_var"]
-        arrays[f"{key}/snapshot_generations"] = run.result.snapshot_generations
     return common.write_study(
         study,
         output_dir,
         experiment="gaussian_chain",
         summary_rows=summary_rows(study),
-        arrays=arrays,
+        run_arrays=lambda run: dict(
+            mean=run.result.final.mean,
+            log_var=run.result.final.log_var,
+            snapshot_log_var=run.result.snapshots["log_var"],
+            snapshot_generations=run.result.snapshot_generations,
+        ),
         plot_all=gaussian_figures.plot_all,
         flags_dict=flags_dict,
         wall_s=wall_s,
