@@ -18,6 +18,8 @@ a notebook); the engine is ``sim`` and the closed forms are
 
 from __future__ import annotations
 
+import functools
+
 from absl import app, flags
 
 from experiments import common
@@ -61,31 +63,9 @@ flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 
 def config_from_flags() -> StudyConfig:
-    return StudyConfig(
-        distribution=FLAGS.distribution,
-        num_categories=FLAGS.num_categories,
-        zipf_beta=FLAGS.zipf_beta,
-        probs_file=FLAGS.probs_file,
-        sample_size=FLAGS.sample_size,
-        num_chains=FLAGS.num_chains,
-        generations=FLAGS.generations,
-        tail_rank=FLAGS.tail_rank,
-        absorption_categories=FLAGS.absorption_categories,
-        absorption_sample_size=FLAGS.absorption_sample_size,
-        absorption_chains=FLAGS.absorption_chains,
-        absorption_generations=FLAGS.absorption_generations,
-        temperatures=common.parse_list(FLAGS, "temperatures", float),
-        top_ks=common.parse_list(FLAGS, "top_ks", int),
-        top_ps=common.parse_list(FLAGS, "top_ps", float),
-        smoothing=FLAGS.smoothing,
-        bias_chains=FLAGS.bias_chains,
-        bias_generations=FLAGS.bias_generations,
-        seed=FLAGS.seed,
-        x64=FLAGS.x64,
-        false_failure_rate=FLAGS.false_failure_rate,
-        prng_impl=FLAGS.prng_impl,
-        chunk_chains=FLAGS.chunk_chains,
-    )
+    lists = {"temperatures": float, "top_ks": int, "top_ps": float}
+    convert = {name: functools.partial(common.parse_list, kind=k) for name, k in lists.items()}
+    return common.config_from_flags(FLAGS, StudyConfig, convert)
 
 
 def main(argv):

@@ -228,6 +228,18 @@ def parse_list(flags_obj, name: str, kind=int) -> tuple:
     return tuple(out)
 
 
+def config_from_flags(flags_obj, config_cls, convert: dict | None = None):
+    """``config_cls`` (a dataclass) filled from the flags of the same names;
+    ``convert[name](flags_obj, name)`` builds the fields a flag does not give as is
+    (lists of numbers: :func:`parse_list`)."""
+    convert = convert or {}
+    values = {}
+    for f in dataclasses.fields(config_cls):
+        fn = convert.get(f.name)
+        values[f.name] = fn(flags_obj, f.name) if fn else flags_obj[f.name].value
+    return config_cls(**values)
+
+
 def flag_values(flags_obj, config_cls) -> dict:
     """The flags that set a study's config, plus where and how it ran."""
     names = {f.name for f in dataclasses.fields(config_cls)} | {"output_dir", "check", "progress"}

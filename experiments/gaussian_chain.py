@@ -114,19 +114,13 @@ def validate(config: StudyConfig) -> StudyConfig:
 
 
 def config_from_flags() -> StudyConfig:
-    return StudyConfig(
-        num_chains=FLAGS.num_chains,
-        generations=FLAGS.generations,
-        sample_sizes=common.parse_list(FLAGS, "sample_sizes", int),
-        estimators=tuple(e.strip().lower() for e in FLAGS.estimators),
-        method=FLAGS.method,
-        seed=FLAGS.seed,
-        tail_k=FLAGS.tail_k,
-        collapse_eps=FLAGS.collapse_eps,
-        x64=FLAGS.x64,
-        false_failure_rate=FLAGS.false_failure_rate,
-        prng_impl=FLAGS.prng_impl,
-        chunk_chains=FLAGS.chunk_chains,
+    return common.config_from_flags(
+        FLAGS,
+        StudyConfig,
+        {
+            "sample_sizes": common.parse_list,
+            "estimators": lambda fl, name: tuple(e.strip().lower() for e in fl[name].value),
+        },
     )
 
 

@@ -29,6 +29,7 @@ from sim.metrics import categorical_record, default_bucket_edges  # noqa: E402
 from sim.parallel import simulate  # noqa: E402
 from sim.runners import run_categorical  # noqa: E402
 from sim.sampling import apply_bias, sampling_bias  # noqa: E402
+from tests.devices import run_on_devices  # noqa: E402
 from tests.stats import (  # noqa: E402
     FALSE_FAILURE_RATE,
     assert_agree,
@@ -410,25 +411,7 @@ json.dump(out, open(sys.argv[1], "w"))
 def test_bit_identical_on_one_and_four_devices(tmp_path):
     """The sampler's cross-batch fallback and the transforms keep per-chain values
     and moments bit-identical across device counts and chunk sizes."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    script = tmp_path / "det.py"
-    script.write_text(_DEVICE_SCRIPT)
-    runs = {}
-    for ndev in (1, 4):
-        out = tmp_path / f"d{ndev}.json"
-        env = dict(
-            os.environ,
-            JAX_PLATFORMS="cpu",
-            PYTHONPATH=root,
-            XLA_FLAGS=f"--xla_force_host_platform_device_count={ndev}",
-        )
-        subprocess.run([sys.executable, str(script), str(out)], check=True, env=env, cwd=root)
-        runs[ndev] = json.loads(out.read_text())
+    runs = {ndev: run_on_devices(_DEVICE_SCRIPT, ndev, tmp_path) for ndev in (1, 4)}
     assert runs[1].pop("devices") == 1 and runs[4].pop("devices") == 4
     assert runs[1] == runs[4]
     for what in ("final", "moments"):

@@ -1,6 +1,5 @@
 """The engine: exactness of the pieces, determinism, compilation, validation."""
 
-import json
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from sim.metrics import gaussian_record
 from sim.parallel import _combine_blocks, simulate
 from sim.random import log_gamma
 from sim.runners import gaussian_step, run_gaussian
+from tests.devices import run_on_devices
 from tests.stats import FALSE_FAILURE_RATE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -181,17 +181,7 @@ _DET_SCRIPT = textwrap.dedent("""
 
 
 def _run_det(tmp_path, ndev):
-    script = tmp_path / "det.py"
-    script.write_text(_DET_SCRIPT)
-    out = tmp_path / f"det{ndev}.json"
-    env = dict(
-        os.environ,
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=ROOT,
-        XLA_FLAGS=f"--xla_force_host_platform_device_count={ndev}",
-    )
-    subprocess.run([sys.executable, str(script), str(out)], check=True, env=env, cwd=ROOT)
-    return json.loads(out.read_text())
+    return run_on_devices(_DET_SCRIPT, ndev, tmp_path)
 
 
 def test_bit_identical_across_chunks_and_devices(tmp_path):
@@ -246,7 +236,13 @@ def test_no_recompilation_on_second_call():
     run_gaussian(key(0), **kw)
     misses = parallel._segment_fn.cache_info().misses
     fn = parallel._segment_fn(
-        gaussian_step(9, "mle", "sample"), gaussian_record(0.0, 1.0, 3.0, 1e-6), (), (), 512, 8, None
+        gaussian_step(9, "mle", "sample"),
+        gaussian_record(0.0, 1.0, 3.0, 1e-6),
+        (),
+        (),
+        512,
+        8,
+        None,
     )
     size = fn._cache_size()
     run_gaussian(key(1), **kw)
