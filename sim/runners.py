@@ -19,6 +19,7 @@ from sim.families.categorical import Vocabulary, categorical
 from sim.families.gaussian import gaussian, real_params
 from sim.metrics import categorical_record, default_bucket_edges, gaussian_record
 from sim.parallel import DEFAULT_BLOCK_SIZE, SimulationResult, simulate
+from sim.regimes import Regime, run_regime
 from sim.sampling import sampling_bias
 
 METHODS = ("sample", "exact")
@@ -50,6 +51,8 @@ def run_gaussian(
     dtype=None,
     snapshot_generations=(),
     snapshot_fields=("log_var", "mean"),
+    regime: Regime | None = None,
+    known_variance: float | None = None,
     **simulate_kwargs,
 ) -> SimulationResult:
     """Simulates ``num_chains`` 1-D Gaussian chains and reduces their records.
@@ -66,16 +69,39 @@ def run_gaussian(
       collapse_eps: a chain is collapsed when sigma^2 < eps * sigma0^2.
       dtype: float32 or float64 (default: JAX's default float).
       snapshot_generations, snapshot_fields: per-chain values kept.
+      regime: a :class:`~sim.regimes.Regime` (accumulate, fresh data, ...);
+        ``None`` runs the plain replace chain. ``method`` then chooses the
+        regime's draws (``"sample"``: points, ``"exact"``: statistics).
+      known_variance: if given, only the mean is fitted (THEORY.md L3, F3);
+        needs a ``regime`` (``Regime.replace()`` for the plain chain).
       **simulate_kwargs: passed to :func:`sim.parallel.simulate`.
 
     Returns:
       A :class:`~sim.parallel.SimulationResult` whose fields are those of
-      :class:`~sim.metrics.GaussianRecord`.
+      :class:`~sim.metrics.GaussianRecord` (plus ``train_size`` under a
+      regime, whose ``final`` is a :class:`~sim.regimes.RegimeState`).
     """
     step = gaussian_step(sample_size, estimator, method)
     check_float(sigma0, "sigma0", positive=True)
     record = gaussian_record(float(mu0), float(sigma0), float(tail_k), float(collapse_eps))
     params0 = real_params(mu0, sigma0, dtype or jnp.result_type(float))
+    if known_variance is not None and regime is None:
+        raise ValueError("known_variance needs a regime (use Regime.replace() for the plain chain)")
+    if regime is not None:
+        return run_regime(
+            key,
+            gaussian(estimator, known_variance),
+            regime,
+            sample_size=sample_size,
+            real=params0,
+            record=record,
+            num_chains=num_chains,
+            num_generations=num_generations,
+            draws="exact" if method == "exact" else "points",
+            snapshot_generations=snapshot_generations,
+            snapshot_fields=snapshot_fields,
+            **simulate_kwargs,
+        )
     return simulate(
         key,
         step,
@@ -119,6 +145,7 @@ def run_categorical(
     snapshot_generations=(),
     snapshot_fields=("support", "heterozygosity"),
     first_passage_fields=("absorbed",),
+    regime: Regime | None = None,
     **simulate_kwargs,
 ) -> SimulationResult:
     """Simulates ``num_chains`` categorical chains and reduces their records.
@@ -138,11 +165,16 @@ def run_categorical(
       dtype: float32 or float64 (default: JAX's default float).
       snapshot_generations, snapshot_fields: per-chain values kept.
       first_passage_fields: per-chain hitting times (default: absorption).
+      regime: a :class:`~sim.regimes.Regime`; ``None`` runs the plain replace
+        chain. Counts are the categorical statistics, so the regime's draws
+        are the family's own (a schedule's sizes may change per generation).
       **simulate_kwargs: passed to :func:`sim.parallel.simulate`.
 
     Returns:
       A :class:`~sim.parallel.SimulationResult` whose fields are those of
-      :class:`~sim.metrics.CategoricalRecord`; ``final.probs`` has shape (C, K).
+      :class:`~sim.metrics.CategoricalRecord` (plus ``train_size`` under a
+      regime); ``final.probs`` (``final.params.probs`` under a regime) has
+      shape (C, K).
     """
     if not isinstance(vocabulary, Vocabulary):
         raise ValueError(f"vocabulary must be a Vocabulary; got {type(vocabulary).__name__}")
@@ -160,6 +192,26 @@ def run_categorical(
     simulate_kwargs.setdefault(
         "block_size", categorical_block_size(check_int(num_chains, "num_chains", 1), k)
     )
+    if regime is not None:
+        # Counts are drawn directly either way; "exact" lets schedules change M.
+        draws = "points" if regime.verifier is not None or regime.kind == "subsample" else "exact"
+        elements = 4 * k + (m * num_generations if regime.kind == "subsample" else 0)
+        return run_regime(
+            key,
+            family,
+            regime,
+            sample_size=m,
+            real=vocabulary.params(dtype),
+            record=record,
+            num_chains=num_chains,
+            num_generations=num_generations,
+            draws=draws,
+            snapshot_generations=snapshot_generations,
+            snapshot_fields=snapshot_fields,
+            first_passage_fields=first_passage_fields,
+            chain_elements=elements,
+            **simulate_kwargs,
+        )
     return simulate(
         key,
         step,

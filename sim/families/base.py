@@ -11,6 +11,12 @@ shape of optax's ``GradientTransformation``:
 
 Both are written for a single chain; the engine batches them with ``vmap``.
 Nothing here holds arrays or state.
+
+The data regimes of :mod:`sim.regimes` (accumulate, fresh real data, anchored
+real sets, sample-size schedules, verification filters) are written once
+against the optional :class:`DataOps` protocol below, so a new family gets all
+of them by implementing it; a family without ``ops`` runs the replace regime
+only (:func:`sim.chain.replace_step`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,63 @@ from typing import Any, NamedTuple
 
 Params = Any
 Data = Any
+Stats = Any
+Points = Any
+
+
+class DataOps(NamedTuple):
+    r"""Training sets as mergeable summaries: what :mod:`sim.regimes` needs of a family.
+
+    A *stats* value summarises one training set so that the fit depends on the
+    set only through it (sufficient statistics: Gaussian ``(count, mean,
+    log M2)``, categorical counts, regression ``(T, X^T X, X^T y)``), and
+    ``merge`` gives the summary of the union of two sets. Then accumulating
+    all data so far keeps one summary per chain, whose size does not grow with
+    generations.
+
+    Attributes:
+      stats: ``stats(data) -> Stats`` for data returned by ``Family.sample``.
+      merge: ``merge(a, b) -> Stats``, the summary of the pooled sets.
+      fit_stats: ``fit_stats(key, stats) -> params``; equal to
+        ``fit(key, data)`` when ``stats = stats(data)``.
+      count: ``count(stats) -> float array``, the number of points summarised.
+      empty: ``empty(params) -> Stats``: the summary of no data (the identity
+        of ``merge``), with the dtypes and shapes that ``params`` implies.
+      min_count: the fewest points a fit needs (a filtered set with fewer
+        keeps the previous model).
+      sample_stats: optional ``sample_stats(key, params, n) -> Stats``: the
+        summary of ``n`` samples drawn directly (same law as
+        ``stats(sample(key, params, n))``, not the same draws), where ``n``
+        may be a traced integer. Needed by sample-size schedules and used by
+        the regimes' ``exact`` draws; ``None`` if the family has none.
+      points: optional ``points(data) -> Points``: the data as a pytree whose
+        leaves have a leading axis of points (for stored pools, i.e.
+        accumulate-subsample, and for verifiers that judge points).
+      point_stats: optional ``point_stats(points, weights) -> Stats``, the
+        summary of the points with 0/1 ``weights`` (shape ``(n,)``).
+      subsample: optional ``subsample(key, stats, size, capacity) -> Stats``:
+        the summary of ``size`` points drawn without replacement from the set
+        that ``stats`` summarises (at most ``capacity`` points), for families
+        whose points are exchangeable given their summary (categorical
+        counts). Families without it subsample a stored pool of ``points``.
+      thin: optional ``thin(key, data, accept) -> Stats``, for families
+        without ``points``: the summary of the points of ``data`` that a
+        verifier keeps, each independently with probability ``accept(value)``
+        (categorical: ``accept`` maps category indices to probabilities).
+        Families with ``points`` are thinned by the regimes themselves.
+    """
+
+    stats: Callable[[Data], Stats]
+    merge: Callable[[Stats, Stats], Stats]
+    fit_stats: Callable[[Any, Stats], Params]
+    count: Callable[[Stats], Any]
+    empty: Callable[[Params], Stats]
+    min_count: int = 1
+    sample_stats: Callable[[Any, Params, Any], Stats] | None = None
+    points: Callable[[Data], Points] | None = None
+    point_stats: Callable[[Points, Any], Stats] | None = None
+    subsample: Callable[[Any, Stats, int, int], Stats] | None = None
+    thin: Callable[[Any, Data, Callable], Stats] | None = None
 
 
 class Family(NamedTuple):
@@ -29,8 +92,10 @@ class Family(NamedTuple):
       fit: ``(key, data) -> params``.
       sample: ``(key, params, n) -> data`` with ``n`` static.
       name: a short label used in reports and manifests.
+      ops: the :class:`DataOps` that the data regimes need, or ``None``.
     """
 
     fit: Callable[[Any, Data], Params]
     sample: Callable[[Any, Params, int], Data]
     name: str = "family"
+    ops: DataOps | None = None

@@ -38,7 +38,7 @@ import numpy as np
 
 from sim import random as _random
 from sim._validate import check_float, check_int
-from sim.families.base import Family
+from sim.families.base import DataOps, Family
 from sim.sampling import SamplingBias, apply_bias
 
 PROB_SUM_RTOL = 1e-6
@@ -179,10 +179,48 @@ def _categorical(alpha: float, bias: SamplingBias, dtype: str) -> Family:
             probs = x / total
         return CategoricalParams(probs, jnp.zeros(counts.shape[:-1], bool))
 
-    def sample(key, params: CategoricalParams, n: int) -> jax.Array:
+    def sample(key, params: CategoricalParams, n) -> jax.Array:
         q = params.probs
         if not bias.is_identity:
             q = jnp.where(params.real, q, apply_bias(bias, q))
         return _random.multinomial(key, n, q)
 
-    return Family(fit, sample, f"categorical(alpha={alpha:g},{bias.label()},{dtype})")
+    ops = DataOps(
+        stats=lambda counts: counts,
+        merge=jnp.add,
+        fit_stats=fit,
+        count=lambda counts: jnp.sum(counts, axis=-1),
+        empty=lambda params: jnp.zeros(params.probs.shape, jnp.int32),
+        # With smoothing an empty set fits the uniform distribution.
+        min_count=0 if alpha else 1,
+        sample_stats=sample,  # counts are the statistics; ``n`` may be traced
+        subsample=subsample_counts,
+        thin=thin_counts,
+    )
+    return Family(fit, sample, f"categorical(alpha={alpha:g},{bias.label()},{dtype})", ops)
+
+
+def subsample_counts(key, counts: jax.Array, size: int, capacity: int) -> jax.Array:
+    """Counts of ``size`` tokens drawn without replacement from a pool of ``counts``.
+
+    Exact (a multivariate hypergeometric draw): the pool's tokens are laid out
+    in category order at positions ``0..N-1`` (``N = sum(counts) <= capacity``),
+    ``size`` distinct positions are chosen uniformly (the smallest of
+    ``capacity`` uniform keys, those at positions ``>= N`` excluded) and mapped
+    back to categories. Costs O(capacity) per draw, so accumulate-subsample on
+    counts grows with the pool (the regime's own history), not with K alone.
+    A pool smaller than ``size`` is returned whole.
+    """
+    total = jnp.sum(counts)
+    pos = jnp.arange(capacity, dtype=jnp.int32)
+    u = jax.random.uniform(key, (capacity,))
+    _, idx = jax.lax.top_k(-jnp.where(pos < total, u, 2.0), size)
+    cat = jnp.searchsorted(jnp.cumsum(counts), idx, side="right")
+    return jnp.zeros_like(counts).at[cat].add((idx < total).astype(counts.dtype), mode="drop")
+
+
+def thin_counts(key, counts: jax.Array, accept) -> jax.Array:
+    """Keeps each token of category i with probability ``accept(i)`` (binomial thinning)."""
+    q = accept(jnp.arange(counts.shape[-1]))
+    dtype = jnp.promote_types(jnp.result_type(q), jnp.float32)
+    return _random.binomial(key, counts.astype(dtype), q.astype(dtype)).astype(counts.dtype)

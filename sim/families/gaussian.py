@@ -24,14 +24,16 @@ Two numerical decisions (measured, see DESIGN.md):
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from sim import random as _random
 from sim._reduce import pairwise_mean, pairwise_sum
-from sim._validate import check_estimator
-from sim.families.base import Family
+from sim._validate import check_estimator, check_float
+from sim.families.base import DataOps, Family
 
 
 class GaussianParams(NamedTuple):
@@ -68,8 +70,97 @@ def real_params(mu0: float = 0.0, sigma0: float = 1.0, dtype=None) -> GaussianPa
     return GaussianParams(jnp.asarray(mu0, dtype), jnp.asarray(2.0 * jnp.log(sigma0), dtype))
 
 
+class GaussianStats(NamedTuple):
+    r"""Sufficient statistics of a Gaussian training set (:class:`~sim.families.base.DataOps`).
+
+    ``log_m2`` is :math:`\log\sum_i (x_i - \bar x)^2` (``-inf`` for fewer than
+    two distinct points), kept in logs for the same reason as ``log_var``.
+    """
+
+    count: jax.Array  # shape=(), float: number of points
+    mean: jax.Array  # shape=(), float: their mean (0 when count is 0)
+    log_m2: jax.Array  # shape=(), float: log of the sum of squared deviations
+
+
+def _standardized_stats(data: StandardizedSample, weights=None) -> GaussianStats:
+    """Statistics of the points (0/1 ``weights``) computed in standardised coordinates."""
+    z = data.z
+    if weights is None:
+        count = jnp.asarray(z.shape[-1], z.dtype)
+        zbar = pairwise_mean(z)
+        ss = pairwise_sum(jnp.square(z - zbar[..., None]))
+    else:
+        w = weights.astype(z.dtype)
+        count = pairwise_sum(w)
+        zbar = pairwise_sum(w * z) / jnp.maximum(count, 1)
+        ss = pairwise_sum(w * jnp.square(z - zbar[..., None]))
+    mean = data.loc + jnp.exp(data.log_scale) * zbar
+    return GaussianStats(count, mean, 2.0 * data.log_scale + jnp.log(ss))
+
+
+def merge_stats(a: GaussianStats, b: GaussianStats) -> GaussianStats:
+    r"""Statistics of the union of two sets (Chan, Golub & LeVeque 1979).
+
+    .. math::
+        n = n_a + n_b,\quad \bar x = \bar x_a + \delta n_b/n,\quad
+        M_2 = M_{2,a} + M_{2,b} + \delta^2 n_a n_b / n,\quad \delta = \bar x_b - \bar x_a,
+
+    the three terms of :math:`M_2` added in logs.
+    """
+    n = a.count + b.count
+    safe = jnp.where(n > 0, n, 1)
+    delta = b.mean - a.mean
+    mean = jnp.where(n > 0, a.mean + delta * (b.count / safe), 0)
+    cross = 2.0 * jnp.log(jnp.abs(delta)) + jnp.log(a.count * b.count / safe)
+    log_m2 = jnp.logaddexp(jnp.logaddexp(a.log_m2, b.log_m2), cross)
+    return GaussianStats(n, mean, log_m2)
+
+
+def empty_stats(params: GaussianParams) -> GaussianStats:
+    """The statistics of no data (the identity of :func:`merge_stats`)."""
+    zero = jnp.zeros_like(params.log_var)
+    return GaussianStats(zero, zero, jnp.full_like(zero, -jnp.inf))
+
+
+def sample_stats(key, params: GaussianParams, n) -> GaussianStats:
+    r"""Statistics of ``n`` draws from ``params``, drawn directly (THEORY.md G1).
+
+    :math:`\bar x = \mu + \sigma Z/\sqrt n` and
+    :math:`M_2 = \sigma^2\chi^2_{n-1}`, independent. A Python int ``n`` uses
+    the project's exact samplers (those of :mod:`sim.exact`); a traced ``n``
+    (a sample-size schedule) uses ``jax.random.loggamma``. ``n`` = 0 gives the
+    empty statistics and ``n`` = 1 a single point (``log_m2 = -inf``).
+    """
+    dtype = params.log_var.dtype
+    k_mean, k_var = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
+    if isinstance(n, int):
+        if n == 0:
+            return empty_stats(params)
+        z = _random.normal(k_mean, dtype)
+        log_chi2 = _random.log_chi2(k_var, n - 1, dtype) if n > 1 else jnp.asarray(-jnp.inf, dtype)
+        count = jnp.asarray(n, dtype)
+    else:
+        count = jnp.asarray(n, dtype)
+        z = jax.random.normal(k_mean, (), dtype)
+        shape = jnp.where(count > 1, 0.5 * (count - 1), 1.0)
+        log_chi2 = jax.random.loggamma(k_var, shape, dtype=dtype) + jnp.log(2.0).astype(dtype)
+        log_chi2 = jnp.where(count > 1, log_chi2, -jnp.inf)
+    mean = params.mean + jnp.exp(0.5 * params.log_var) * z / jnp.sqrt(jnp.maximum(count, 1))
+    stats = GaussianStats(count, mean, params.log_var + log_chi2)
+    return jax.tree.map(lambda e, s: jnp.where(count > 0, s, e), empty_stats(params), stats)
+
+
+def _points(data: StandardizedSample) -> jax.Array:
+    return data.loc + jnp.exp(data.log_scale) * data.z
+
+
+def _point_stats(x: jax.Array, weights) -> GaussianStats:
+    zero = jnp.zeros((), x.dtype)
+    return _standardized_stats(StandardizedSample(zero, zero, x), weights)
+
+
 @functools.cache
-def gaussian(estimator: str = "unbiased") -> Family:
+def gaussian(estimator: str = "unbiased", known_variance: float | None = None) -> Family:
     """The 1-D Gaussian family with the given variance estimator.
 
     Cached, so that equal settings give the same (hashable) functions and a
@@ -77,10 +168,14 @@ def gaussian(estimator: str = "unbiased") -> Family:
 
     Args:
       estimator: ``"mle"`` (divide by M) or ``"unbiased"`` (divide by M-1).
+      known_variance: if given, only the mean is fitted and the variance stays
+        at this value (the known-sigma models of THEORY.md L3 and F3).
 
     Returns:
       A :class:`~sim.families.base.Family` whose params are
-      :class:`GaussianParams` and whose data are :class:`StandardizedSample`.
+      :class:`GaussianParams`, whose data are :class:`StandardizedSample` and
+      whose :class:`~sim.families.base.DataOps` summarise a set by
+      :class:`GaussianStats`.
 
     Example:
       >>> import jax
@@ -89,23 +184,40 @@ def gaussian(estimator: str = "unbiased") -> Family:
       >>> fitted = fam.fit(None, data)
     """
     check_estimator(estimator)
+    if known_variance is not None:
+        known_variance = check_float(known_variance, "known_variance", positive=True)
+        log_known = math.log(known_variance)
+    shift = 0 if estimator == "mle" else 1
+
+    def fit_stats(key, stats: GaussianStats) -> GaussianParams:
+        del key  # closed-form fit
+        if known_variance is not None:
+            return GaussianParams(stats.mean, jnp.full_like(stats.mean, log_known))
+        return GaussianParams(stats.mean, stats.log_m2 - jnp.log(stats.count - shift))
 
     def fit(key, data: StandardizedSample) -> GaussianParams:
-        del key  # closed-form fit
-        z = data.z
-        m = z.shape[-1]
-        if m < 2:
+        m = data.z.shape[-1]
+        if m < 2 and known_variance is None:
             raise ValueError(f"cannot fit a variance to M={m} < 2 samples")
-        c = m if estimator == "mle" else m - 1
         # Fixed-order sums: a chain's fit must not depend on its batch.
-        zbar = pairwise_mean(z)
-        ss = pairwise_sum(jnp.square(z - zbar[..., None]))
-        mean = data.loc + jnp.exp(data.log_scale) * zbar
-        log_var = 2.0 * data.log_scale + jnp.log(ss / c)
-        return GaussianParams(mean, log_var)
+        return fit_stats(key, _standardized_stats(data))
 
     def sample(key, params: GaussianParams, n: int) -> StandardizedSample:
         z = jax.random.normal(key, (n,), dtype=params.log_var.dtype)
         return StandardizedSample(params.mean, 0.5 * params.log_var, z)
 
-    return Family(fit=fit, sample=sample, name=f"gaussian-{estimator}")
+    ops = DataOps(
+        stats=_standardized_stats,
+        merge=merge_stats,
+        fit_stats=fit_stats,
+        count=lambda s: s.count,
+        empty=empty_stats,
+        min_count=1 if known_variance is not None else 2,
+        sample_stats=sample_stats,
+        points=_points,
+        point_stats=_point_stats,
+    )
+    name = f"gaussian-{estimator}"
+    if known_variance is not None:
+        name = f"gaussian-known({known_variance:g})"
+    return Family(fit=fit, sample=sample, name=name, ops=ops)

@@ -1,0 +1,566 @@
+r"""Data regimes: what each generation trains on (issue 5's remedies), for every family.
+
+A :class:`Regime` says which data fit :math:`t = 1, 2, \dots` is trained on;
+fit 1 always sees real data only (it samples generation 0, the real
+distribution). With :math:`M_t` the sample size of generation :math:`t`
+(``sample_size``, or ``schedule[t-1]``):
+
+* ``replace``: :math:`M_t` samples of fit :math:`t-1` (the classic chain);
+* ``accumulate``: everything so far, i.e. the :math:`M_1` real points and
+  the :math:`M_2, \dots, M_t` synthetic ones (Gerstgrasser et al. 2024);
+* ``subsample``: ``budget`` points drawn without replacement from
+  everything so far (a fixed training budget; Kazdan et al. 2024), all of it
+  while the pool is smaller than the budget;
+* ``fresh``: :math:`R_t` new real points plus :math:`M_t - R_t` samples of
+  fit :math:`t-1`, with :math:`R_t = \operatorname{round}(\alpha M_t)`
+  (``mixing="fixed"``, THEORY.md F1) or
+  :math:`R_t \sim \mathrm{Bin}(M_t, \alpha)` (``"binomial"``);
+* ``anchored``: one real set of :math:`R = M - \operatorname{round}(\lambda M)`
+  points, drawn at fit 1 and reused by every fit, plus
+  :math:`\operatorname{round}(\lambda M_t)` samples of fit :math:`t-1`
+  (:math:`\lambda` = synthetic share, THEORY.md F3);
+
+and two options compose with each of them:
+
+* ``schedule``: the sample sizes :math:`M_1, M_2, \dots` (THEORY.md G6:
+  whether :math:`\sum_t 1/M_t` converges decides whether W2 diverges);
+* ``verifier`` (:class:`Verifier`): each *synthetic* point is kept with a
+  probability that depends on whether it is good (e.g. likely under the real
+  distribution): ``accept_good`` for good points, ``accept_bad`` for bad
+  ones, i.e. a verifier with false-rejection rate ``1 - accept_good`` and
+  false-acceptance rate ``accept_bad``. Real data are never filtered. A fit
+  left with fewer points than the family needs keeps the previous model.
+
+Regimes are written once against the :class:`~sim.families.base.DataOps`
+protocol: a training set is carried as its summary (``stats``), pooled with
+``merge`` and fitted with ``fit_stats``. Accumulating therefore keeps one
+summary per chain whose size does not depend on the number of generations
+(Gaussian: count, mean, log M2; categorical: counts; regression: X^T X,
+X^T y). A family whose summary is its data (no finite sufficient statistic:
+a kernel density estimate, a neural model) would have to implement
+``stats`` as a fixed-capacity buffer of points, and accumulating then costs
+O(total points) per chain, which is what the regime means for it.
+``subsample`` needs the points themselves whatever the family: it keeps a
+pool of every point so far (``ops.points``; memory O(sum of M_t) per chain),
+except for families whose points are exchangeable given their summary
+(categorical counts, ``ops.subsample``).
+
+Draws. ``draws="points"`` samples the data with ``family.sample`` and
+summarises them (the law and, for ``replace``, the very draws of
+:func:`sim.chain.replace_step`); ``draws="exact"`` draws the summaries
+directly with ``ops.sample_stats`` (Gaussian: O(1) per generation whatever
+M; THEORY.md G1). Schedules need ``"exact"`` (their sizes change with the
+generation, which a compiled ``sample`` cannot); verifiers and point pools
+need ``"points"``.
+
+The regime's state per chain is a :class:`RegimeState`: the params, the
+number of fits so far, the pool (the accumulated summary, the anchor set's
+summary, or the stored points) and the size of the last training set, which
+is recorded as the field ``train_size`` next to the family's own record.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import hashlib
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sim import random as _random
+from sim._validate import check_float, check_int
+from sim.families.base import Family
+from sim.parallel import SimulationResult, simulate
+
+KINDS = ("replace", "accumulate", "subsample", "fresh", "anchored")
+MIXINGS = ("fixed", "binomial")
+DRAWS = ("points", "exact")
+
+
+@dataclasses.dataclass(frozen=True)
+class Verifier:
+    """Keeps a synthetic point w.p. ``accept_good`` if ``good(point)``, else ``accept_bad``.
+
+    Attributes:
+      good: a hashable function from the family's point values (Gaussian:
+        the draws; categorical: category indices) to booleans; build it with
+        :func:`gaussian_verifier` or :func:`categorical_verifier`.
+      accept_good: P(keep | good) = 1 - the false-rejection rate.
+      accept_bad: P(keep | bad) = the false-acceptance rate.
+      label: a short description for reports.
+    """
+
+    good: Callable[[jax.Array], jax.Array]
+    accept_good: float = 1.0
+    accept_bad: float = 0.0
+    label: str = "verifier"
+
+    def __post_init__(self):
+        for name in ("accept_good", "accept_bad"):
+            v = check_float(getattr(self, name), name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name}={v} must be a probability in [0, 1]")
+            object.__setattr__(self, name, v)
+
+    def probability(self, values: jax.Array) -> jax.Array:
+        """The probability of keeping each point."""
+        good = self.good(values)
+        dtype = values.dtype if jnp.issubdtype(values.dtype, jnp.floating) else jnp.float32
+        return jnp.where(good, self.accept_good, self.accept_bad).astype(dtype)
+
+
+@functools.cache
+def _within(mu0: float, half_width: float):
+    return lambda x: jnp.abs(x - mu0) <= half_width
+
+
+def gaussian_verifier(
+    mu0: float = 0.0,
+    sigma0: float = 1.0,
+    k: float = 2.0,
+    *,
+    accept_good: float = 1.0,
+    accept_bad: float = 0.0,
+) -> Verifier:
+    r"""A likelihood-threshold verifier for 1-D Gaussian data.
+
+    A point is good iff its density under the real :math:`N(\mu_0, \sigma_0^2)`
+    is at least that at :math:`k\sigma_0`, i.e. iff
+    :math:`|x - \mu_0| \le k\sigma_0`.
+    """
+    sigma0 = check_float(sigma0, "sigma0", positive=True)
+    k = check_float(k, "k", positive=True)
+    good = _within(check_float(mu0, "mu0"), k * sigma0)
+    return Verifier(good, accept_good, accept_bad, f"|x-mu0|<={k:g}sigma0")
+
+
+@functools.cache
+def _likely(vocabulary, min_prob: float):
+    table = np.asarray(vocabulary.probs) >= min_prob
+    return lambda i: jnp.asarray(table)[i]
+
+
+def categorical_verifier(
+    vocabulary, min_prob: float, *, accept_good: float = 1.0, accept_bad: float = 0.0
+) -> Verifier:
+    """A likelihood-threshold verifier for tokens: good iff p0(token) >= ``min_prob``."""
+    min_prob = check_float(min_prob, "min_prob", nonnegative=True)
+    good = _likely(vocabulary, min_prob)
+    return Verifier(good, accept_good, accept_bad, f"p0>={min_prob:g}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Regime:
+    """What each generation trains on (see the module docstring); hashable.
+
+    Build it with the class methods: ``Regime.replace()``,
+    ``Regime.accumulate()``, ``Regime.subsample(budget)``,
+    ``Regime.fresh(alpha)``, ``Regime.anchored(lam)``, each taking the options
+    ``schedule=`` and ``verifier=``.
+    """
+
+    kind: str = "replace"
+    fraction: float = 0.0  # fresh: alpha (real share); anchored: lambda (synthetic share)
+    budget: int = 0  # subsample: points per fit
+    mixing: str = "fixed"  # fresh: real count fixed or binomial
+    schedule: tuple[int, ...] = ()  # M_1, M_2, ... (empty: sample_size every generation)
+    verifier: Verifier | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"regime kind={self.kind!r} is not one of {KINDS}")
+        frac = check_float(self.fraction, "fraction")
+        if not 0.0 <= frac <= 1.0:
+            name = {"fresh": "alpha", "anchored": "lam"}.get(self.kind, "fraction")
+            raise ValueError(f"{name}={frac} must be in [0, 1]")
+        object.__setattr__(self, "fraction", frac)
+        if self.kind == "subsample":
+            object.__setattr__(self, "budget", check_int(self.budget, "budget", 1))
+        if self.mixing not in MIXINGS:
+            raise ValueError(f"mixing={self.mixing!r} is not one of {MIXINGS}")
+        schedule = tuple(check_int(m, "schedule entry", 1) for m in self.schedule)
+        object.__setattr__(self, "schedule", schedule)
+        if self.verifier is not None and not isinstance(self.verifier, Verifier):
+            raise ValueError(f"verifier must be a Verifier; got {self.verifier!r}")
+        if schedule and self.verifier is not None:
+            raise ValueError("a verifier needs draws='points', which a schedule cannot use")
+        if schedule and self.kind == "subsample":
+            raise ValueError("subsample stores points, which a schedule (exact draws) cannot give")
+
+    @classmethod
+    def replace(cls, **options) -> Regime:
+        """Train on the previous model's samples only."""
+        return cls("replace", **options)
+
+    @classmethod
+    def accumulate(cls, **options) -> Regime:
+        """Train on all real and synthetic data so far."""
+        return cls("accumulate", **options)
+
+    @classmethod
+    def subsample(cls, budget: int, **options) -> Regime:
+        """Train on ``budget`` points drawn without replacement from all data so far."""
+        if isinstance(budget, (int, float)) and budget < 1:
+            raise ValueError(f"budget={budget} must be an integer >= 1")
+        return cls("subsample", budget=budget, **options)
+
+    @classmethod
+    def fresh(cls, alpha: float, mixing: str = "fixed", **options) -> Regime:
+        """A share ``alpha`` of each generation's sample is new real data."""
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"alpha={alpha} must be in [0, 1]")
+        return cls("fresh", fraction=alpha, mixing=mixing, **options)
+
+    @classmethod
+    def anchored(cls, lam: float, **options) -> Regime:
+        """A fixed real set reused every generation, plus a synthetic share ``lam``."""
+        if not 0.0 <= float(lam) <= 1.0:
+            raise ValueError(f"lam={lam} must be in [0, 1]")
+        return cls("anchored", fraction=lam, **options)
+
+    @property
+    def label(self) -> str:
+        """A short description (for tables, legends and manifests)."""
+        text = {
+            "replace": "replace",
+            "accumulate": "accumulate",
+            "subsample": f"subsample(B={self.budget})",
+            "fresh": f"fresh(alpha={self.fraction:g}"
+            + (",binomial)" if self.mixing == "binomial" else ")"),
+            "anchored": f"anchored(lam={self.fraction:g})",
+        }[self.kind]
+        if self.schedule:
+            text += f"+schedule(M1={self.schedule[0]},...)"
+        if self.verifier is not None:
+            v = self.verifier
+            text += f"+verify({v.label},{v.accept_good:g}/{v.accept_bad:g})"
+        return text
+
+
+class Constant:
+    """A params pytree held as host arrays, hashable by content (a cache key for steps)."""
+
+    def __init__(self, tree):
+        leaves, self.treedef = jax.tree.flatten(tree)
+        self.leaves = tuple(np.asarray(x) for x in leaves)
+        h = hashlib.sha1(str(self.treedef).encode())
+        for x in self.leaves:
+            h.update(str((x.dtype, x.shape)).encode())
+            h.update(np.ascontiguousarray(x).tobytes())
+        self._hash = h.hexdigest()
+
+    def __hash__(self):
+        return hash(self._hash)
+
+    def __eq__(self, other):
+        return isinstance(other, Constant) and other._hash == self._hash
+
+    def tree(self):
+        return jax.tree.unflatten(self.treedef, [jnp.asarray(x) for x in self.leaves])
+
+
+class RegimeState(NamedTuple):
+    """Per-chain state of a chain under a regime."""
+
+    params: Any  # the current fit
+    generation: jax.Array  # int32: fits so far
+    pool: Any  # accumulated / anchor summary, a PointPool, or () (see the module docstring)
+    train_size: jax.Array  # float: points in the last fit's training set
+
+
+class PointPool(NamedTuple):
+    """Every point so far, for families that cannot subsample a summary."""
+
+    points: Any  # leaves of shape (capacity, ...)
+    weights: jax.Array  # shape=(capacity,): 1 for a stored (and kept) point, else 0
+
+
+def _round(x: float) -> int:
+    return int(math.floor(x + 0.5))
+
+
+def _select(pred, a, b):
+    return jax.tree.map(lambda x, y: jnp.where(pred, x, y), a, b)
+
+
+@functools.cache
+def _record_type(fields: tuple[str, ...]):
+    return collections.namedtuple("RegimeRecord", fields + ("train_size",))
+
+
+@functools.cache
+def regime_record(record):
+    """``record(state)``: the family's record of ``state.params`` plus ``train_size``."""
+
+    def rec(state: RegimeState):
+        r = record(state.params)
+        cls = _record_type(tuple(r._fields))
+        return cls(*r, state.train_size.astype(r[0].dtype))
+
+    return rec
+
+
+def _check_ops(family: Family, regime: Regime, draws: str) -> None:
+    ops = family.ops
+    if ops is None:
+        if regime.kind == "replace" and not regime.schedule and regime.verifier is None:
+            return
+        raise ValueError(
+            f"family {family.name!r} has no DataOps, so it supports the plain replace regime only; "
+            f"got {regime.label}"
+        )
+    if draws == "exact" and ops.sample_stats is None:
+        raise ValueError(f"family {family.name!r} cannot draw its statistics (draws='exact')")
+    if regime.schedule and draws != "exact":
+        raise ValueError("a sample-size schedule needs draws='exact' (sizes change per generation)")
+    if regime.verifier is not None:
+        if draws != "points":
+            raise ValueError("a verifier judges points: it needs draws='points'")
+        if ops.points is None and ops.thin is None:
+            raise ValueError(f"family {family.name!r} has neither points nor thin for a verifier")
+    if regime.kind == "subsample":
+        if ops.subsample is None and (ops.points is None or draws != "points"):
+            raise ValueError(
+                f"subsample on family {family.name!r} stores points: it needs ops.points and "
+                "draws='points'"
+            )
+    if regime.kind == "fresh" and regime.mixing == "binomial" and draws != "exact":
+        raise ValueError("mixing='binomial' draws a random real count: it needs draws='exact'")
+
+
+def _sizes(regime: Regime, sample_size: int) -> tuple[int, int]:
+    """(real, synthetic) points per generation at sample size M (fixed mixing)."""
+    if regime.kind == "fresh":
+        real = _round(regime.fraction * sample_size)
+        return real, sample_size - real
+    if regime.kind == "anchored":
+        return 0, _round(regime.fraction * sample_size)
+    return 0, sample_size
+
+
+@functools.cache
+def regime_step(
+    family: Family,
+    regime: Regime,
+    sample_size: int,
+    real: Constant,
+    draws: str = "points",
+    num_generations: int = 0,
+):
+    """The one-generation transition ``step(key, state) -> state`` of ``family`` under ``regime``.
+
+    Args:
+      family: a :class:`~sim.families.base.Family` (with ``ops`` unless the
+        regime is a plain replace).
+      regime: the :class:`Regime`.
+      sample_size: M (the size of every generation's new data without a
+        schedule; with ``anchored``, also sets the real set's size).
+      real: the real distribution's params (:class:`Constant`): fresh and
+        anchored real data are drawn from it.
+      draws: ``"points"`` or ``"exact"`` (see the module docstring).
+      num_generations: G; sizes the pool of ``subsample`` (ignored otherwise).
+
+    Returns:
+      ``(step, init)``: the step and ``init(params0) -> RegimeState``.
+    """
+    m = check_int(sample_size, "sample_size", 1)
+    if draws not in DRAWS:
+        raise ValueError(f"draws={draws!r} is not one of {DRAWS}")
+    _check_ops(family, regime, draws)
+    ops = family.ops
+    kind = regime.kind
+    schedule = np.asarray(regime.schedule or (m,), np.int32)
+    anchor_size = m - _round(regime.fraction * m) if kind == "anchored" else 0
+    capacity = 0
+    point_pool = kind == "subsample" and ops.subsample is None
+    if kind == "subsample":
+        g = check_int(num_generations, "num_generations", 1)
+        capacity = m * g
+
+    def draw(key, params, n):
+        if draws == "exact":
+            return ops.sample_stats(key, params, n)
+        return ops.stats(family.sample(key, params, n))
+
+    def synthetic(key, params, n, t):
+        """Summary (and, for point pools, the points and weights) of n model samples."""
+        if draws == "exact":
+            return ops.sample_stats(key, params, n), None
+        data = family.sample(key, params, n)
+        full = ops.stats(data)
+        verifier = regime.verifier
+        if ops.points is not None and (verifier is not None or point_pool):
+            points = ops.points(data)
+            ones = jnp.ones(jax.tree.leaves(points)[0].shape[:1], bool)
+            keep = ones
+            if verifier is not None:
+                u = jax.random.uniform(jax.random.fold_in(key, 3), ones.shape)
+                keep = jnp.where(t > 1, u < verifier.probability(points), ones)
+                full = ops.point_stats(points, keep)
+            return full, (points, keep)
+        if verifier is not None:
+            thinned = ops.thin(jax.random.fold_in(key, 3), data, verifier.probability)
+            full = _select(t > 1, thinned, full)
+        return full, None
+
+    def init(params0) -> RegimeState:
+        if kind in ("accumulate", "anchored") or (kind == "subsample" and not point_pool):
+            pool = ops.empty(params0)
+        elif point_pool:
+            shapes = jax.eval_shape(
+                lambda p: ops.points(family.sample(jax.random.key(0), p, m)), params0
+            )
+            pool = PointPool(
+                jax.tree.map(lambda s: jnp.zeros((capacity,) + s.shape[1:], s.dtype), shapes),
+                jnp.zeros((capacity,), bool),
+            )
+        else:
+            pool = ()
+        dtype = jax.tree.leaves(params0)[0].dtype
+        return RegimeState(params0, jnp.zeros((), jnp.int32), pool, jnp.zeros((), dtype))
+
+    def step(key, state: RegimeState) -> RegimeState:
+        t = state.generation + 1
+        params = state.params
+        if ops is None:  # plain replace, any family
+            k_sample, k_fit = jax.random.split(key)
+            new = family.fit(k_fit, family.sample(k_sample, params, m))
+            return RegimeState(new, t, (), state.train_size)
+        k_sample, k_fit = jax.random.split(key)
+        k_real = jax.random.fold_in(k_sample, 1)
+        real_params = real.tree()
+        if regime.schedule:
+            m_t = jnp.asarray(schedule)[jnp.minimum(t, len(schedule)) - 1]
+        else:
+            m_t = m
+        if kind == "fresh":
+            if regime.mixing == "binomial":
+                k_mix = jax.random.fold_in(k_sample, 2)
+                n_real = _random.binomial(k_mix, jnp.asarray(m_t, jnp.float32), regime.fraction)
+                n_real = n_real.astype(jnp.int32)
+            elif regime.schedule:
+                n_real = jnp.floor(regime.fraction * m_t + 0.5).astype(jnp.int32)
+            else:
+                n_real = _round(regime.fraction * m)
+            n_syn = m_t - n_real
+        elif kind == "anchored":
+            n_syn = (
+                jnp.floor(regime.fraction * m_t + 0.5).astype(jnp.int32)
+                if regime.schedule
+                else _round(regime.fraction * m)
+            )
+        else:
+            n_syn = m_t
+        syn, pts = synthetic(k_sample, params, n_syn, t)
+        pool = state.pool
+        if kind == "fresh":
+            train = ops.merge(draw(k_real, real_params, n_real), syn)
+        elif kind == "accumulate":
+            train = pool = ops.merge(pool, syn)
+        elif kind == "anchored":
+            first = draw(jax.random.fold_in(k_sample, 4), real_params, anchor_size)
+            pool = _select(t == 1, first, pool)
+            train = ops.merge(pool, syn)
+        elif kind == "subsample" and not point_pool:
+            pool = ops.merge(pool, syn)
+            train = ops.subsample(jax.random.fold_in(k_sample, 5), pool, regime.budget, capacity)
+        elif point_pool:
+            points, keep = pts
+            offset = (t - 1) * n_syn
+            stored = jax.tree.map(
+                lambda buf, x: jax.lax.dynamic_update_slice_in_dim(buf, x, offset, 0),
+                pool.points,
+                points,
+            )
+            weights = jax.lax.dynamic_update_slice_in_dim(pool.weights, keep, offset, 0)
+            pool = PointPool(stored, weights)
+            u = jax.random.uniform(jax.random.fold_in(k_sample, 5), weights.shape)
+            _, idx = jax.lax.top_k(-jnp.where(weights, u, 2.0), min(regime.budget, capacity))
+            chosen = jax.tree.map(lambda buf: buf[idx], stored)
+            train = ops.point_stats(chosen, weights[idx])
+        else:  # replace
+            train = syn
+        count = ops.count(train)
+        new = family.ops.fit_stats(k_fit, train)
+        new = _select(count >= ops.min_count, new, params)
+        size = count.astype(state.train_size.dtype)
+        return RegimeState(new, t, pool, size)
+
+    return step, init
+
+
+def run_regime(
+    key,
+    family: Family,
+    regime: Regime,
+    *,
+    sample_size: int,
+    real,
+    record,
+    num_chains: int,
+    num_generations: int,
+    draws: str = "points",
+    snapshot_generations=(),
+    snapshot_fields=(),
+    first_passage_fields=(),
+    chain_elements: int | None = None,
+    **simulate_kwargs,
+) -> SimulationResult:
+    """Simulates ``num_chains`` chains of ``family`` under ``regime`` and reduces their records.
+
+    Args:
+      key: root PRNG key.
+      family: the model family.
+      regime: a :class:`Regime`.
+      sample_size: M.
+      real: generation-0 params (the real distribution).
+      record: ``record(params) -> NamedTuple`` (hashable, e.g. a cached
+        factory's result); the result's fields are its fields plus
+        ``train_size``.
+      num_chains, num_generations: C and G (a schedule must cover G).
+      draws: ``"points"`` or ``"exact"``.
+      snapshot_generations, snapshot_fields, first_passage_fields,
+        chain_elements, **simulate_kwargs: as for :func:`sim.parallel.simulate`
+        (``chain_elements`` defaults to the largest per-generation sample,
+        plus the pool for ``subsample``).
+
+    Returns:
+      A :class:`~sim.parallel.SimulationResult`; ``final`` is the chains'
+      :class:`RegimeState` (``final.params`` the last fits).
+    """
+    if not isinstance(regime, Regime):
+        raise ValueError(f"regime must be a Regime; got {regime!r}")
+    g = check_int(num_generations, "num_generations", 1)
+    if regime.schedule and len(regime.schedule) < g:
+        raise ValueError(f"the schedule has {len(regime.schedule)} sizes but num_generations={g}")
+    step, init = regime_step(
+        family,
+        regime,
+        check_int(sample_size, "sample_size", 1),
+        Constant(real),
+        draws,
+        g if regime.kind == "subsample" else 0,
+    )
+    if chain_elements is None:
+        chain_elements = 1 if draws == "exact" else max(regime.schedule or (sample_size,))
+        if regime.kind == "subsample":
+            chain_elements += sample_size * g
+    return simulate(
+        key,
+        step,
+        init(real),
+        regime_record(record),
+        num_generations=g,
+        num_chains=num_chains,
+        snapshot_generations=snapshot_generations,
+        snapshot_fields=snapshot_fields,
+        first_passage_fields=first_passage_fields,
+        chain_elements=chain_elements,
+        **simulate_kwargs,
+    )
