@@ -9,21 +9,17 @@ gives (THEORY.md G1, Cochran's theorem)
 
 with :math:`\bar z` and :math:`\chi^2_{M-1}` independent, so one normal and
 one chi-square per generation replace M normals. The cost no longer depends on
-M, so M = 10,000 runs as fast as M = 10.
+M, so M = 10,000 runs as fast as M = 10. The draws are the family's
+``DataOps.sample_stats`` (:func:`sim.families.gaussian.sample_stats`), which the
+data regimes (:mod:`sim.regimes`) use too.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-
-import jax
-import jax.numpy as jnp
-import numpy as np
 
 from sim._validate import check_estimator, check_int
-from sim.families.gaussian import GaussianParams, variance_divisor
-from sim.random import log_chi2, normal
+from sim.families.gaussian import GaussianParams, gaussian
 
 
 @functools.cache
@@ -39,15 +35,9 @@ def gaussian_exact_step(sample_size: int, estimator: str = "unbiased"):
       ``fit(sample(params, M))`` for :func:`sim.families.gaussian.gaussian`.
     """
     m = check_int(sample_size, "sample_size", 2)
-    check_estimator(estimator)
-    log_c = math.log(variance_divisor(m, estimator))
+    ops = gaussian(check_estimator(estimator)).ops
 
     def step(key, params: GaussianParams) -> GaussianParams:
-        dtype = params.log_var.dtype
-        k_mean, k_var = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
-        zbar = normal(k_mean, dtype) * np.asarray(1.0 / math.sqrt(m), dtype)
-        mean = params.mean + jnp.exp(0.5 * params.log_var) * zbar
-        log_var = params.log_var + log_chi2(k_var, m - 1, dtype) - np.asarray(log_c, dtype)
-        return GaussianParams(mean, log_var)
+        return ops.fit_stats(None, ops.sample_stats(key, params, m))
 
     return step
