@@ -11,7 +11,8 @@ multiplier k, collapse threshold :math:`\varepsilon`):
 * ``collapsed`` :math:`1[\sigma_n^2 < \varepsilon\sigma_0^2]`.
 
 For the categorical chain (real distribution :math:`p_0` over K categories):
-see :class:`CategoricalRecord`.
+see :class:`CategoricalRecord`. For linear regression (true weights
+:math:`w^*`): see :class:`RegressionRecord`.
 """
 
 from __future__ import annotations
@@ -167,5 +168,37 @@ def categorical_record(vocabulary: Vocabulary, tail_rank: int, bucket_edges: tup
             absorbed=(support == 1).astype(dtype),
             survival=alive / jnp.asarray(sizes, dtype),
         )
+
+    return record
+
+
+class RegressionRecord(NamedTuple):
+    r"""Per-chain, per-generation summaries of a regression chain (all float).
+
+    ``test_error`` is the excess risk of the fit :math:`w` for an isotropic
+    Gaussian test point, :math:`\mathbb{E}_x[(x^\top w - x^\top w^*)^2] =
+    \lVert w - w^*\rVert^2` (the test MSE is :math:`\sigma^2` more), the
+    quantity of :mod:`theory.regression`.
+    """
+
+    test_error: jax.Array  # shape=(), ||w - w*||^2
+    weight_norm_sq: jax.Array  # shape=(), ||w||^2
+
+
+@functools.cache
+def regression_record(w_star: tuple[float, ...]):
+    """Builds ``record(w) -> RegressionRecord`` for true weights ``w_star`` (cached).
+
+    Args:
+      w_star: the true weights as a tuple of floats (hashable; length d).
+    """
+    w_star = tuple(check_float(v, "w_star entry") for v in w_star)
+    if not w_star:
+        raise ValueError("w_star must have at least one entry")
+    target = np.asarray(w_star, np.float64)
+
+    def record(w: jax.Array) -> RegressionRecord:
+        diff = w - jnp.asarray(target, w.dtype)
+        return RegressionRecord(pairwise_sum(diff * diff), pairwise_sum(w * w))
 
     return record
