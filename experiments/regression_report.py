@@ -4,7 +4,7 @@ For each size :math:`(d, T)`, design (fresh rows every generation, or one
 fixed design :math:`X` shared by every chain), estimator (OLS and one ridge
 penalty :math:`\lambda`) and data regime (replace, accumulate,
 accumulate-subsample with a budget of ``budget`` rows), the study runs
-:func:`sim.regression_runner.run_regression` and sets the cross-chain mean of
+:func:`sim.runners.run_regression` and sets the cross-chain mean of
 the test error :math:`\lVert\hat w_n - w^*\rVert^2` and of
 :math:`\lVert\hat w_n\rVert^2` beside their closed forms:
 
@@ -292,7 +292,7 @@ def run_study(config, progress: bool = True) -> Study:
 
     from sim.families.regression import family_design
     from sim.regimes import Regime
-    from sim.regression_runner import default_w_star, run_regression
+    from sim.runners import default_w_star, run_regression
 
     g = config.generations
     dtype = jnp.float64 if config.x64 else jnp.float32

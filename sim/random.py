@@ -86,7 +86,9 @@ def _num_candidates(a: float) -> int:
     return max(2, math.ceil(math.log(1e-7) / math.log(reject)))
 
 
-def log_gamma(key, shape: float, dtype=jnp.float32, num_candidates: int | None = None) -> jax.Array:
+def log_gamma(
+    key, shape, dtype=jnp.float32, num_candidates: int | None = None, min_shape: float = 0.5
+) -> jax.Array:
     r"""One exact draw of :math:`\log G`, :math:`G \sim \mathrm{Gamma}(\text{shape}, 1)`.
 
     Marsaglia-Tsang: K candidates (K from the shape, see
@@ -104,65 +106,78 @@ def log_gamma(key, shape: float, dtype=jnp.float32, num_candidates: int | None =
 
     Args:
       key: a PRNG key (one chain's).
-      shape: the gamma shape, a static Python float > 0.
+      shape: the gamma shape > 0: a static Python float, or a traced scalar
+        (a sample size that changes per generation) of at least ``min_shape``.
       dtype: float32 or float64.
       num_candidates: overrides K (tests use 1 to exercise the fallback loop).
+      min_shape: for a traced ``shape``, a lower bound that sets K (the
+        draw is exact for any shape; K only sets how rarely the loop runs).
     """
-    if not shape > 0:
-        raise ValueError(f"gamma shape={shape} must be > 0")
-    boost = shape < 1.0
-    a = shape + 1.0 if boost else shape
-    d = a - 1.0 / 3.0
-    c = 1.0 / math.sqrt(9.0 * d)
-    d_, c_ = np.asarray(d, dtype), np.asarray(c, dtype)
-    k_cand = num_candidates or _num_candidates(a)
+    if isinstance(shape, (int, float, np.number)):
+        if not shape > 0:
+            raise ValueError(f"gamma shape={shape} must be > 0")
+        boost = shape < 1.0
+        a = shape + 1.0 if boost else shape
+        k_cand = num_candidates or _num_candidates(a)
+    else:  # traced (a per-lane shape): the same arithmetic, boost selected per lane
+        boost = True
+        lo = float(min_shape)
+        k_cand = num_candidates or _num_candidates(lo + 1.0 if lo < 1.0 else lo)
+    shape = jnp.asarray(shape, dtype)
+    d = jnp.where(shape < 1.0, shape + 1.0, shape) - np.asarray(1.0 / 3.0, dtype)
+    c = jax.lax.rsqrt(9.0 * d)
 
-    def candidates(key):
+    def candidates(key, d, c):
         """The first accepted of K candidates, NaN if none is (one output only:
         a second, boolean output split XLA's fusion and recomputed the random
         bits per consumer, 4x slower)."""
         u, x = uniforms_and_normals(jax.random.fold_in(key, 0), k_cand, k_cand, dtype)
         value = jnp.full((), jnp.nan, dtype)
         for j in range(k_cand - 1, -1, -1):  # from the last, so the first accepted wins
-            v_j, ok_j = _mt_candidates(x[j], u[j], d_, c_)
+            v_j, ok_j = _mt_candidates(x[j], u[j], d, c)
             value = jnp.where(ok_j, v_j, value)
         return value
 
-    def finish(key, value):
+    def finish(key, value, d, c):
         """Keeps drawing single candidates until one is accepted (value not NaN)."""
         k_loop = jax.random.fold_in(key, 1)
 
         def body(carry):
             _, _, i = carry
             uu, xx = uniforms_and_normals(jax.random.fold_in(k_loop, i), 1, 1, dtype)
-            val, acc = _mt_candidates(xx[0], uu[0], d_, c_)
+            val, acc = _mt_candidates(xx[0], uu[0], d, c)
             return val, acc, i + 1
 
         init = (value, ~jnp.isnan(value), jnp.zeros((), jnp.int32))
         return jax.lax.while_loop(lambda cr: ~cr[1], body, init)[0]
 
-    def boosted(key, value):
+    def boosted(key, value, shape):
         if not boost:
             return value
-        u = uniform(jax.random.fold_in(key, 2), dtype)
-        return value + jnp.log(u) / np.asarray(shape, dtype)
+        log_u = jnp.log(uniform(jax.random.fold_in(key, 2), dtype))
+        return value + jnp.where(shape < 1.0, log_u / shape, 0.0)
 
+    # The shape's derived constants are explicit arguments (a traced shape may be
+    # batched by an outer vmap, which a custom_vmap rule must see).
     @jax.custom_batching.custom_vmap
-    def draw(key):
-        return boosted(key, finish(key, candidates(key)))
+    def draw(key, d, c, shape):
+        return boosted(key, finish(key, candidates(key, d, c), d, c), shape)
 
     @draw.def_vmap
-    def _draw_batched(axis_size, in_batched, keys):
+    def _draw_batched(axis_size, in_batched, key, d, c, shape):
         del axis_size
-        if not in_batched[0]:
-            return draw(keys), False
-        value = jax.vmap(candidates)(keys)
+        if not any(in_batched):
+            return draw(key, d, c, shape), False
+        axes = tuple(0 if b else None for b in in_batched)
+        value = jax.vmap(candidates, in_axes=axes[:3])(key, d, c)
         value = jax.lax.cond(
-            jnp.any(jnp.isnan(value)), lambda: jax.vmap(finish)(keys, value), lambda: value
+            jnp.any(jnp.isnan(value)),
+            lambda: jax.vmap(finish, in_axes=(axes[0], 0, axes[1], axes[2]))(key, value, d, c),
+            lambda: value,
         )
-        return jax.vmap(boosted)(keys, value), True
+        return jax.vmap(boosted, in_axes=(axes[0], 0, axes[3]))(key, value, shape), True
 
-    return draw(key)
+    return draw(key, d, c, shape)
 
 
 def log_chi2(key, df: float, dtype=jnp.float32) -> jax.Array:

@@ -75,6 +75,27 @@ def test_log_gamma_fallback_loop_is_exact(shape):
     np.testing.assert_allclose(one, draws[:50], rtol=1e-12)
 
 
+def test_log_gamma_traced_shape():
+    """A per-lane (traced) shape gives the static-shape draws, fallback included, and
+    passes the KS test per shape (sample-size schedules use it)."""
+    shapes = np.array([0.5, 1.0, 4.5, 499.5])
+    keys = jax.random.split(key(4), 40_000)
+    lane_shape = jnp.asarray(np.repeat(shapes, 10_000))
+    traced = jax.jit(jax.vmap(lambda k, a: log_gamma(k, a, jnp.float64, num_candidates=1)))
+    draws = np.asarray(traced(keys, lane_shape))
+    for i, a in enumerate(shapes):
+        part = slice(10_000 * i, 10_000 * (i + 1))
+        static = jax.jit(jax.vmap(lambda k, a=a: log_gamma(k, a, jnp.float64, num_candidates=1)))
+        np.testing.assert_allclose(draws[part], np.asarray(static(keys[part])), rtol=1e-12)
+    default = np.asarray(
+        jax.jit(jax.vmap(lambda k, a: log_gamma(k, a, jnp.float64)))(keys, lane_shape)
+    )
+    for i, a in enumerate(shapes):
+        part = default[10_000 * i : 10_000 * (i + 1)]
+        ks = stats.kstest(part, lambda v, a=a: stats.gamma(a).cdf(np.exp(v)))
+        assert ks.pvalue > FALSE_FAILURE_RATE / len(shapes), (a, ks.pvalue)
+
+
 def test_log_gamma_float32_tiny_values():
     keys = jax.random.split(key(2), 20_000)
     draws = np.asarray(jax.vmap(lambda k: log_gamma(k, 0.5, jnp.float32))(keys))

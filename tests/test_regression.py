@@ -42,7 +42,7 @@ from sim.families.regression import (
 )
 from sim.metrics import regression_record
 from sim.regimes import Regime
-from sim.regression_runner import default_w_star, run_regression
+from sim.runners import default_w_star, run_regression
 from tests.stats import assert_agree, assert_rejects
 from theory import regression as tr
 

@@ -41,7 +41,9 @@ class DataOps(NamedTuple):
     generations.
 
     Attributes:
-      stats: ``stats(data) -> Stats`` for data returned by ``Family.sample``.
+      stats: ``stats(data, weights=None) -> Stats`` for data returned by
+        ``Family.sample``; 0/1 ``weights`` (shape ``(n,)``, families with
+        ``points`` only) select the points a verifier kept.
       merge: ``merge(a, b) -> Stats``, the summary of the pooled sets.
       fit_stats: ``fit_stats(key, stats) -> params``; equal to
         ``fit(key, data)`` when ``stats = stats(data)``.
@@ -72,7 +74,7 @@ class DataOps(NamedTuple):
         Families with ``points`` are thinned by the regimes themselves.
     """
 
-    stats: Callable[[Data], Stats]
+    stats: Callable[..., Stats]
     merge: Callable[[Stats, Stats], Stats]
     fit_stats: Callable[[Any, Stats], Params]
     count: Callable[[Stats], Any]

@@ -186,7 +186,7 @@ def _categorical(alpha: float, bias: SamplingBias, dtype: str) -> Family:
         return _random.multinomial(key, n, q)
 
     ops = DataOps(
-        stats=lambda counts: counts,
+        stats=lambda counts, weights=None: counts,  # weights: never passed (no points)
         merge=jnp.add,
         fit_stats=fit,
         count=lambda counts: jnp.sum(counts, axis=-1),
@@ -213,7 +213,7 @@ def subsample_counts(key, counts: jax.Array, size: int, capacity: int) -> jax.Ar
     """
     total = jnp.sum(counts)
     pos = jnp.arange(capacity, dtype=jnp.int32)
-    u = jax.random.uniform(key, (capacity,))
+    u = jax.random.uniform(key, (capacity,), jnp.float32)  # top_k on float64: 7x slower
     _, idx = jax.lax.top_k(-jnp.where(pos < total, u, 2.0), size)
     cat = jnp.searchsorted(jnp.cumsum(counts), idx, side="right")
     return jnp.zeros_like(counts).at[cat].add((idx < total).astype(counts.dtype), mode="drop")

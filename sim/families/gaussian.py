@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from sim import random as _random
 from sim._reduce import pairwise_mean, pairwise_sum
@@ -127,9 +128,10 @@ def sample_stats(key, params: GaussianParams, n) -> GaussianStats:
 
     :math:`\bar x = \mu + \sigma Z/\sqrt n` and
     :math:`M_2 = \sigma^2\chi^2_{n-1}`, independent. A Python int ``n`` uses
-    the project's exact samplers (those of :mod:`sim.exact`); a traced ``n``
-    (a sample-size schedule) uses ``jax.random.loggamma``. ``n`` = 0 gives the
-    empty statistics and ``n`` = 1 a single point (``log_m2 = -inf``).
+    the project's exact samplers with a static gamma shape; a traced ``n`` (a
+    sample-size schedule, a random real count) the same sampler with a traced
+    shape (the same law; other random words). ``n`` = 0 gives the empty
+    statistics and ``n`` = 1 a single point (``log_m2 = -inf``).
     """
     dtype = params.log_var.dtype
     k_mean, k_var = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
@@ -141,9 +143,9 @@ def sample_stats(key, params: GaussianParams, n) -> GaussianStats:
         count = jnp.asarray(n, dtype)
     else:
         count = jnp.asarray(n, dtype)
-        z = jax.random.normal(k_mean, (), dtype)
+        z = _random.normal(k_mean, dtype)
         shape = jnp.where(count > 1, 0.5 * (count - 1), 1.0)
-        log_chi2 = jax.random.loggamma(k_var, shape, dtype=dtype) + jnp.log(2.0).astype(dtype)
+        log_chi2 = _random.log_gamma(k_var, shape, dtype) + np.asarray(math.log(2.0), dtype)
         log_chi2 = jnp.where(count > 1, log_chi2, -jnp.inf)
     mean = params.mean + jnp.exp(0.5 * params.log_var) * z / jnp.sqrt(jnp.maximum(count, 1))
     stats = GaussianStats(count, mean, params.log_var + log_chi2)

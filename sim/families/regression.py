@@ -112,8 +112,10 @@ def _weighted_stats(x: jax.Array, y: jax.Array, count: jax.Array) -> RegressionS
     return RegressionStats(count, gram, moment)
 
 
-def regression_stats(data: RegressionData) -> RegressionStats:
-    r""":math:`(n, X^\top X, X^\top y)` of a data set."""
+def regression_stats(data: RegressionData, weights=None) -> RegressionStats:
+    r""":math:`(n, X^\top X, X^\top y)` of a data set (of its rows with 0/1 ``weights``)."""
+    if weights is not None:
+        return point_stats(data, weights)
     n = data.x.shape[0]
     return _weighted_stats(data.x, data.y, jnp.asarray(n, data.x.dtype))
 
