@@ -480,3 +480,27 @@ def test_regimes_bit_identical_across_devices_and_chunks(tmp_path):
                 np.testing.assert_allclose(other, value, rtol=1e-13, atol=1e-15, err_msg=name)
             else:
                 assert other == value, name
+
+
+def test_zero_sized_parts():
+    """alpha or lambda at 0 or 1 leave one part empty (points draws included)."""
+    snaps = (1, 3, 8)
+    res = gauss(Regime.fresh(1.0), m=6, chains=4000, gens=8, snaps=snaps, method="sample")
+    (ev, ev_se), (vm, vm_se) = snapshot_moments(res)
+    th = mixing.fresh_fraction_variance(np.asarray(snaps), 6, 1.0, "unbiased")
+    assert_agree(
+        np.r_[ev, vm],
+        np.r_[ev_se, vm_se],
+        np.r_[th.expected_variance, th.mean_variance],
+        "alpha=1: real data only",
+    )
+    kw = dict(m=6, chains=64, gens=8, snaps=snaps, method="sample")
+    plain = gauss(Regime.replace(), **kw)
+    for regime in (Regime.fresh(0.0), Regime.anchored(1.0)):
+        res = gauss(regime, **kw)
+        np.testing.assert_allclose(
+            res.snapshots["log_var"], plain.snapshots["log_var"], rtol=1e-14, err_msg=regime.label
+        )
+    # lambda = 0: every fit is the anchor set's, fixed after fit 1.
+    res = gauss(Regime.anchored(0.0), **kw)
+    np.testing.assert_array_equal(res.snapshots["mean"][1:], res.snapshots["mean"][[0, 0]])
