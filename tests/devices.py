@@ -1,4 +1,4 @@
-"""Runs a script in a fresh process with N forced CPU devices (for determinism tests)."""
+"""Fresh processes for tests: N forced CPU devices (determinism), experiment CLIs."""
 
 import json
 import os
@@ -21,3 +21,17 @@ def run_on_devices(script_text: str, ndev: int, tmp_path) -> dict:
     )
     subprocess.run([sys.executable, str(script), str(out)], check=True, env=env, cwd=ROOT)
     return json.loads(out.read_text())
+
+
+def run_module(module: str, args, cwd, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Runs ``python -m module *args`` on the CPU in ``cwd`` (experiment CLIs define absl
+    flags of the same names, so each runs in its own process)."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+    )

@@ -3,8 +3,6 @@
 import csv
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ from absl import flags
 from absl.testing import flagsaver
 
 from experiments import gaussian_chain, gaussian_report
+from tests.devices import run_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = ("log_variance", "w2", "tail_mass", "collapsed")
@@ -25,15 +24,7 @@ TINY = [
 
 
 def _cli(args, tmp_path):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.gaussian_chain", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=600,
-    )
+    return run_module("experiments.gaussian_chain", args, tmp_path)
 
 
 def test_end_to_end_tiny(tmp_path):

@@ -9,14 +9,13 @@ import csv
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from experiments import regression_report
 from experiments.regression_report import StudyConfig, validate
+from tests.devices import run_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = ("test_error", "weight_norm", "z_scores")
@@ -33,15 +32,7 @@ TINY = [
 
 
 def _cli(args, cwd):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.regression_chain", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=900,
-    )
+    return run_module("experiments.regression_chain", args, cwd)
 
 
 def test_end_to_end_tiny(tmp_path):

@@ -8,14 +8,13 @@ import csv
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from experiments import remedies_report
 from experiments.remedies_report import StudyConfig, validate
+from tests.devices import run_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = ("regimes_gaussian", "regimes_categorical", "phase_diagram", "schedule_w2", "verifier")
@@ -47,15 +46,7 @@ TINY = [
 
 
 def _cli(args, cwd):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.remedies", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=900,
-    )
+    return run_module("experiments.remedies", args, cwd)
 
 
 def test_end_to_end_tiny(tmp_path):
