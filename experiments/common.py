@@ -16,14 +16,14 @@ import io
 import json
 import math
 import os
-import platform
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from statistics import NormalDist
 
 import numpy as np
+
+from sim.io import atomic_write, environment  # noqa: F401  (re-exported)
 
 PASS, FAIL, SKIP = "ok", "FAIL", "n/a"
 
@@ -122,21 +122,6 @@ def format_table(rows: Sequence[Comparison], z_crit: float) -> str:
     return "\n".join(lines)
 
 
-def atomic_write(path: str, data: bytes | str) -> None:
-    """Writes a file via a temporary file and a rename (never half-written)."""
-    mode = "wb" if isinstance(data, bytes) else "w"
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_csv(path: str, rows: Iterable[dict]) -> None:
     rows = list(rows)
     fields: list[str] = []
@@ -154,31 +139,6 @@ def write_npz(path: str, arrays: dict) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write(path, buf.getvalue())
-
-
-def environment() -> dict:
-    """Package versions and devices, for the manifest."""
-    import jax
-
-    versions = {"python": sys.version.split()[0]}
-    for mod in ("jax", "jaxlib", "numpy", "scipy", "matplotlib", "chex", "absl"):
-        try:
-            m = __import__(mod)
-            versions[mod] = getattr(m, "__version__", "unknown")
-        except ImportError:
-            continue
-    devices = jax.devices()
-    return {
-        "versions": versions,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in devices],
-        "device_kind": devices[0].device_kind if devices else None,
-        "x64": bool(jax.config.jax_enable_x64),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
 
 
 def write_manifest(path: str, manifest: dict) -> None:

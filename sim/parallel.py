@@ -141,18 +141,61 @@ def default_mesh(devices=None):
     )
 
 
+# -- host and device placement (the only places that move arrays; multi-process runs
+#    replace them with global-array versions, see sim.distributed) ------------------------
+
+
+def _devices(devices) -> list:
+    """The devices the chains are sharded over (default: every device of the run)."""
+    if devices:
+        return list(devices)
+    from sim import distributed
+
+    return list(distributed.run_devices())
+
+
+def _put(x, sharding):
+    """Places a host array (or pytree) with ``sharding`` (None: the default device)."""
+    if sharding is None:
+        return jax.tree.map(jnp.asarray, x)
+    from sim import distributed
+
+    return distributed.put(x, sharding)
+
+
+def _fetch(x) -> np.ndarray:
+    """A device array as a host NumPy array (all of it, on every process)."""
+    from sim import distributed
+
+    return distributed.fetch(x)
+
+
+@functools.cache
+def _with_theta(step):
+    """``step(key, params)`` as ``step(key, params, theta)`` with no per-point parameters."""
+
+    def stepped(key, params, theta):
+        del theta
+        return step(key, params)
+
+    return stepped
+
+
 @functools.lru_cache(maxsize=64)
 def _segment_fn(step, record, snapshot_fields, passage_fields, block, seg_len, sharding):
-    """Jitted: run ``seg_len`` generations for one chunk of chains."""
+    """Jitted: run ``seg_len`` generations for one chunk of lanes (point, chain)."""
 
-    def segment(root, chain_ids, valid, state, snaps, passage, slots, t0, last):
-        keys = jax.vmap(chain_key, in_axes=(None, 0))(root, chain_ids)
+    def segment(
+        point_keys, lane_point, chain_ids, valid, theta, state, snaps, passage, slots, t0, last
+    ):
+        keys = jax.vmap(lambda p, c: chain_key(point_keys[p], c))(lane_point, chain_ids)
+        lane_theta = jax.tree.map(lambda a: a[lane_point], theta)
         lead = chain_ids.shape[0]
 
         def body(carry, t):
             state, snaps, passage = carry
             gkeys = jax.vmap(generation_key, in_axes=(0, None))(keys, t)
-            new = jax.vmap(step)(gkeys, state)
+            new = jax.vmap(step)(gkeys, state, lane_theta)
             active = t <= last
             state = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, state)
             fields = jax.vmap(record)(state)._asdict()
@@ -176,18 +219,85 @@ def _segment_fn(step, record, snapshot_fields, passage_fields, block, seg_len, s
         snap_sh = NamedSharding(sharding.mesh, PartitionSpec(None, None, "chains"))
         pass_sh = NamedSharding(sharding.mesh, PartitionSpec(None, "chains"))
         kw = dict(
-            in_shardings=(rep, chains, chains, chains, snap_sh, pass_sh, rep, rep, rep),
+            in_shardings=(
+                rep,
+                chains,
+                chains,
+                chains,
+                rep,
+                chains,
+                snap_sh,
+                pass_sh,
+                rep,
+                rep,
+                rep,
+            ),
             out_shardings=(chains, snap_sh, pass_sh, pass_sh),
         )
-    return jax.jit(segment, donate_argnums=(3, 4, 5), **kw)
+    return jax.jit(segment, donate_argnums=(5, 6, 7), **kw)
 
 
-def _plan(num_chains, block, ndev, chunk_chains):
-    unit = block * ndev
-    padded = -(-num_chains // block) * block
-    nchunks = max(1, -(-padded // chunk_chains))
-    chunk = -(-padded // (nchunks * unit)) * unit
-    return nchunks, chunk
+class Plan(NamedTuple):
+    """How a run is cut: lanes (point x chain), blocks, chunks of lanes, segments."""
+
+    num_points: int  # P
+    num_chains: int  # C, chains per point
+    chains_per_point: int  # C rounded up to whole blocks (the lane stride of a point)
+    block: int  # chains per reduction block
+    num_devices: int
+    chunk: int  # lanes per compiled call (a multiple of block x devices)
+    num_chunks: int
+    num_generations: int  # G
+    segment_length: int  # generations per compiled call
+    num_segments: int
+
+    @property
+    def lanes(self) -> int:
+        return self.num_points * self.chains_per_point
+
+    @property
+    def steps(self) -> int:
+        """Compiled calls of the run (the progress bar's unit)."""
+        return self.num_chunks * self.num_segments
+
+
+def plan_run(
+    num_chains: int,
+    num_generations: int,
+    *,
+    num_points: int = 1,
+    chain_elements: int = 1,
+    block_size: int | None = None,
+    chunk_chains: int | None = None,
+    segment_length: int | None = None,
+    num_devices: int = 1,
+) -> Plan:
+    """The :class:`Plan` of a run (see :func:`simulate_points` for the arguments).
+
+    The block depends on ``num_chains`` only, never on chunking or devices, so
+    the reductions (and therefore every result) do not either.
+    """
+    g = check_int(num_generations, "num_generations", 1)
+    c = check_int(num_chains, "num_chains", 1)
+    p = check_int(num_points, "num_points", 1)
+    block = block_size or min(DEFAULT_BLOCK_SIZE, 1 << max(0, math.ceil(math.log2(c))))
+    if block < 1 or block & (block - 1):
+        raise ValueError(f"block_size={block} must be a power of two")
+    if chunk_chains is None:
+        chunk_chains = max(
+            block,
+            min(DEFAULT_MAX_CHUNK_CHAINS, DEFAULT_MAX_CHUNK_ELEMENTS // max(1, chain_elements)),
+        )
+    chunk_chains = check_int(chunk_chains, "chunk_chains", 1)
+    cp = -(-c // block) * block
+    lanes = p * cp
+    unit = block * num_devices
+    nchunks = max(1, -(-lanes // chunk_chains))
+    chunk = -(-lanes // (nchunks * unit)) * unit
+    nchunks = -(-lanes // chunk)
+    seg_max = check_int(segment_length or DEFAULT_MAX_SEGMENT, "segment_length", 1)
+    nseg = -(-g // seg_max)
+    return Plan(p, c, cp, block, num_devices, chunk, nchunks, g, -(-g // nseg), nseg)
 
 
 def simulate(
@@ -198,16 +308,8 @@ def simulate(
     *,
     num_generations: int,
     num_chains: int,
-    snapshot_generations=(),
-    snapshot_fields=(),
-    first_passage_fields=(),
-    chain_elements: int = 1,
-    block_size: int | None = None,
-    chunk_chains: int | None = None,
-    segment_length: int | None = None,
-    devices=None,
-    progress=None,
     progress_desc: str = "chains",
+    **kwargs,
 ) -> SimulationResult:
     """Runs ``num_chains`` chains of ``step`` and reduces their records.
 
@@ -219,6 +321,71 @@ def simulate(
       record: ``record(params) -> NamedTuple of scalars`` (hashable).
       num_generations: G, the number of fits.
       num_chains: C.
+      progress_desc: label of the tqdm bar.
+      **kwargs: the options of :func:`simulate_points` (snapshots, hitting
+        times, chunking, devices, progress, checkpoint).
+
+    Returns:
+      A :class:`SimulationResult`.
+    """
+    (result,) = simulate_points(
+        jnp.reshape(key, (1,)),
+        _with_theta(step),
+        params0,
+        record,
+        num_generations=num_generations,
+        num_chains=num_chains,
+        progress_desc=progress_desc,
+        **kwargs,
+    )
+    return result
+
+
+def _chunk_arrays(counts, blocks, snaps, passage, state) -> dict:
+    arrays = {"counts": counts, "blocks": blocks, "snaps": snaps, "passage": passage}
+    for i, leaf in enumerate(jax.tree.leaves(state) if state is not None else ()):
+        arrays[f"state/{i}"] = leaf
+    return arrays
+
+
+def simulate_points(
+    point_keys,
+    step,
+    params0,
+    record,
+    *,
+    num_generations: int,
+    num_chains: int,
+    point_params=(),
+    snapshot_generations=(),
+    snapshot_fields=(),
+    first_passage_fields=(),
+    chain_elements: int = 1,
+    block_size: int | None = None,
+    chunk_chains: int | None = None,
+    segment_length: int | None = None,
+    devices=None,
+    progress=None,
+    progress_desc: str = "chains",
+    checkpoint=None,
+    keep_final: bool = True,
+) -> list[SimulationResult]:
+    """Runs ``num_chains`` chains at each of P parameter points in one program.
+
+    The points share one compiled step: ``step(key, params, theta)`` gets its
+    point's slice of ``point_params`` as ``theta`` (traced scalars, so one
+    program serves every value). Lanes are laid out point-major, each point's
+    chains padded to whole reduction blocks, and chunked and sharded like
+    chains; chain ``i`` of point ``p`` uses ``chain_key(point_keys[p], i)``.
+
+    Args:
+      point_keys: typed PRNG keys, shape (P,): one root key per point.
+      step: ``step(key, params, theta) -> params`` for one chain (hashable).
+      params0: the generation-0 params (the same for every chain and point).
+      record: ``record(params) -> NamedTuple of scalars`` (hashable).
+      num_generations: G, the number of fits.
+      num_chains: C, chains per point.
+      point_params: a pytree of arrays with leading axis P (``()`` for none).
       snapshot_generations: generations whose per-chain values are returned.
       snapshot_fields: record fields kept at those generations.
       first_passage_fields: scalar record fields whose first nonzero
@@ -229,19 +396,30 @@ def simulate(
         generation of a chunk stays under ``DEFAULT_MAX_CHUNK_ELEMENTS``.
       block_size: chains per reduction block (a power of two, fixed by default
         from ``num_chains`` only so that results do not depend on chunking).
-      chunk_chains: chains per compiled call (rounded to blocks x devices).
-      segment_length: generations per compiled call (progress granularity).
-      devices: devices to shard chains over (default: all local devices).
+      chunk_chains: lanes per compiled call (rounded to blocks x devices).
+      segment_length: generations per compiled call (progress and checkpoint
+        granularity).
+      devices: devices to shard lanes over (default: all devices of the run).
       progress: a callable ``progress(n)`` advanced once per chunk-segment, or
         ``None`` for a tqdm bar (disabled with ``False``).
       progress_desc: label of the tqdm bar.
+      checkpoint: a :class:`sim.checkpoint.Checkpointer`, or None.
+      keep_final: keep every chain's final params on the host (``final``);
+        False drops them (``final`` is None), which a million chains of a
+        large model need (see the memory model in the README).
 
     Returns:
-      A :class:`SimulationResult`.
+      One :class:`SimulationResult` per point.
     """
-    g = check_int(num_generations, "num_generations", 1)
-    c = check_int(num_chains, "num_chains", 1)
-    snaps_at = check_generations(snapshot_generations, g, "snapshot_generations")
+    point_keys = jnp.asarray(point_keys)
+    if point_keys.ndim != 1:
+        raise ValueError(f"point_keys must have shape (P,); got {point_keys.shape}")
+    npoints = point_keys.shape[0]
+    for leaf in jax.tree.leaves(point_params):
+        if np.shape(leaf)[:1] != (npoints,):
+            raise ValueError(
+                f"point_params leaves need a leading axis of P={npoints}; got {np.shape(leaf)}"
+            )
     rec0 = record(params0)
     names = list(rec0._fields)
     shapes = {f: tuple(np.shape(v)) for f, v in zip(names, rec0, strict=True)}
@@ -251,25 +429,31 @@ def simulate(
     for f in first_passage_fields:
         if shapes[f]:
             raise ValueError(f"first-passage field {f!r} has shape {shapes[f]}; it must be scalar")
+    devices = _devices(devices)
+    plan = plan_run(
+        num_chains,
+        num_generations,
+        num_points=npoints,
+        chain_elements=chain_elements,
+        block_size=block_size,
+        chunk_chains=chunk_chains,
+        segment_length=segment_length,
+        num_devices=len(devices),
+    )
+    g, c, cp, block, chunk = (
+        plan.num_generations,
+        plan.num_chains,
+        plan.chains_per_point,
+        plan.block,
+        plan.chunk,
+    )
+    nseg, seg_len = plan.num_segments, plan.segment_length
+    snaps_at = check_generations(snapshot_generations, g, "snapshot_generations")
     snapshot_fields = tuple(snapshot_fields) if snaps_at else ()
     passage_fields = tuple(first_passage_fields)
     widths = {f: math.prod(shapes[f]) for f in names}
-    block = block_size or min(DEFAULT_BLOCK_SIZE, 1 << max(0, math.ceil(math.log2(c))))
-    if block & (block - 1):
-        raise ValueError(f"block_size={block} must be a power of two")
-    devices = list(devices or jax.local_devices())
-    ndev = len(devices)
-    if chunk_chains is None:
-        chunk_chains = max(
-            block,
-            min(DEFAULT_MAX_CHUNK_CHAINS, DEFAULT_MAX_CHUNK_ELEMENTS // max(1, chain_elements)),
-        )
-    nchunks, chunk = _plan(c, block, ndev, check_int(chunk_chains, "chunk_chains", 1))
-    seg_max = segment_length or DEFAULT_MAX_SEGMENT
-    nseg = -(-g // check_int(seg_max, "segment_length", 1))
-    seg_len = -(-g // nseg)
     sharding = None
-    if ndev > 1:
+    if len(devices) > 1:
         sharding = NamedSharding(default_mesh(devices), PartitionSpec("chains"))
     fn = _segment_fn(step, record, snapshot_fields, passage_fields, block, seg_len, sharding)
 
@@ -279,42 +463,83 @@ def simulate(
         slots[t] = j
     slots = jnp.asarray(slots)
     dtype = rec0[0].dtype
+    snap_cols = sum(widths[f] for f in snapshot_fields)
+    rep = None if sharding is None else NamedSharding(sharding.mesh, PartitionSpec())
+    snap_sh = pass_sh = None
+    if sharding is not None:
+        snap_sh = NamedSharding(sharding.mesh, PartitionSpec(None, None, "chains"))
+        pass_sh = NamedSharding(sharding.mesh, PartitionSpec(None, "chains"))
+    theta = _put(jax.tree.map(np.asarray, point_params), rep)
+    keys_dev = point_keys if rep is None else jax.device_put(point_keys, rep)
+
+    state0 = jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (chunk,) + np.shape(x)), params0)
+    if checkpoint is not None:
+        checkpoint.bind(
+            dict(
+                plan=plan._asdict(),
+                record=names,
+                snapshot_generations=list(snaps_at) if snapshot_fields else [],
+                snapshot_fields=list(snapshot_fields),
+                first_passage_fields=list(passage_fields),
+                state=[
+                    [list(np.shape(x)), str(np.asarray(x).dtype)] for x in jax.tree.leaves(params0)
+                ],
+                num_devices=len(devices),
+                keep_final=keep_final,
+            )
+        )
+    resume = checkpoint.load_progress() if checkpoint is not None else None
 
     bar = None
     if progress is None:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=nchunks * nseg, desc=progress_desc, unit="seg", leave=False)
+        bar = tqdm(total=plan.steps, desc=progress_desc, unit="seg", leave=False)
         progress = bar.update
     elif progress is False:
         progress = lambda n: None
 
-    snap_cols = sum(widths[f] for f in snapshot_fields)
-    counts, stats, snap_out, finals, passages = [], [], [], [], []
+    chunks = []  # per chunk: dict of host arrays (see _chunk_arrays)
     t_first = t_run = 0.0
-    for ci in range(nchunks):
-        ids = ci * chunk + np.arange(chunk, dtype=np.int64)
-        valid = ids < c
-        ids_j = jnp.asarray(np.minimum(ids, np.iinfo(np.int32).max).astype(np.int32))
-        valid_j = jnp.asarray(valid)
-        state = jax.tree.map(lambda x: jnp.broadcast_to(x, (chunk,) + jnp.shape(x)), params0)
-        snaps = jnp.zeros((nsnap + 1, snap_cols, chunk), dtype)
-        passage = jnp.full((len(passage_fields), chunk), -1, jnp.int32)
-        if sharding is not None:
-            ids_j, valid_j = jax.device_put((ids_j, valid_j), sharding)
-            state = jax.device_put(state, sharding)
-            snaps = jax.device_put(
-                snaps, NamedSharding(sharding.mesh, PartitionSpec(None, None, "chains"))
-            )
-            passage = jax.device_put(
-                passage, NamedSharding(sharding.mesh, PartitionSpec(None, "chains"))
-            )
-        chunk_blocks = []
-        for s in range(nseg):
-            args = (
-                key,
-                ids_j,
-                valid_j,
+    calls = 0
+    treedef = jax.tree.structure(params0)
+    for ci in range(plan.num_chunks):
+        lane = ci * chunk + np.arange(chunk, dtype=np.int64)
+        point = np.minimum(lane // cp, npoints - 1)
+        chain = lane - point * cp
+        valid = (lane < plan.lanes) & (chain < c)
+        counts = valid.reshape(-1, block).sum(1)
+        saved = checkpoint.load_chunk(ci) if checkpoint is not None else None
+        if saved is not None:
+            chunks.append(saved)
+            progress(nseg)
+            continue
+        done, chunk_blocks = 0, []
+        state, snaps = state0, np.zeros((nsnap + 1, snap_cols, chunk), dtype)
+        passage = np.full((len(passage_fields), chunk), -1, np.int32)
+        if resume is not None and resume[0] == ci:
+            _, done, arrays = resume
+            leaves = [arrays[f"state/{i}"] for i in range(treedef.num_leaves)]
+            state = jax.tree.unflatten(treedef, leaves)
+            snaps, passage = arrays["snaps"], arrays["passage"]
+            chunk_blocks = [arrays["blocks"]]
+            progress(done)
+        state = _put(state, sharding)
+        snaps, passage = _put(snaps, snap_sh), _put(passage, pass_sh)
+        lane_args = _put(
+            (
+                point.astype(np.int32),
+                np.minimum(chain, np.iinfo(np.int32).max).astype(np.int32),
+                valid,
+            ),
+            sharding,
+        )
+        for s in range(done, nseg):
+            t = time.perf_counter()
+            state, snaps, passage, blocks = fn(
+                keys_dev,
+                *lane_args,
+                theta,
                 state,
                 snaps,
                 passage,
@@ -322,29 +547,106 @@ def simulate(
                 jnp.int32(1 + s * seg_len),
                 jnp.int32(g),
             )
-            t = time.perf_counter()
-            state, snaps, passage, blocks = fn(*args)
-            chunk_blocks.append(np.asarray(blocks))
+            chunk_blocks.append(_fetch(blocks))
             dt = time.perf_counter() - t
-            if ci == 0 and s == 0:
+            if calls == 0:
                 t_first = dt  # includes tracing and compilation on a cache miss
             else:
                 t_run += dt
+            calls += 1
             progress(1)
-        blocks = np.concatenate(chunk_blocks, 0)[:g]  # (G, nb, F, 4)
-        counts.append(valid.reshape(-1, block).sum(1))
-        stats.append(np.moveaxis(blocks, 1, 0))  # (nb, G, F, 4)
-        keep = valid.nonzero()[0]
-        snap_out.append(np.asarray(snaps)[:nsnap][..., keep])
-        passages.append(np.asarray(passage)[:, keep])
-        finals.append(jax.tree.map(lambda x, keep=keep: np.asarray(x)[keep], state))
+            if checkpoint is not None and s + 1 < nseg:
+
+                def progress_arrays(b=chunk_blocks, sn=snaps, pa=passage, st=state, n=counts):
+                    host = jax.tree.map(_fetch, st)
+                    return _chunk_arrays(n, np.concatenate(b, 0), _fetch(sn), _fetch(pa), host)
+
+                checkpoint.maybe_save_progress(ci, s + 1, progress_arrays)
+        arrays = _chunk_arrays(
+            counts,
+            np.concatenate(chunk_blocks, 0)[:g],
+            _fetch(snaps),
+            _fetch(passage),
+            jax.tree.map(_fetch, state) if keep_final else None,
+        )
+        if checkpoint is not None:
+            checkpoint.save_chunk(ci, arrays)
+        chunks.append(arrays)
     if bar is not None:
         bar.close()
 
     t = time.perf_counter()
-    counts = np.concatenate(counts)
+    counts = np.concatenate([a["counts"] for a in chunks])
+    stats = np.concatenate([np.moveaxis(a["blocks"], 1, 0) for a in chunks])  # (nb, G, F, 4)
+    snap_all = np.concatenate([a["snaps"][:nsnap] for a in chunks], -1)
+    passage_all = np.concatenate([a["passage"] for a in chunks], -1).astype(np.int64)
+    final_all = None
+    if keep_final:
+        final_all = [
+            np.concatenate([a[f"state/{i}"] for a in chunks]) for i in range(treedef.num_leaves)
+        ]
+    reduce_s = time.perf_counter() - t
+    timings = dict(
+        first_call_s=t_first,
+        steady_s=t_run,
+        # time of a cached call, estimated from the steady calls
+        run_s=t_run * calls / max(calls - 1, 1) if calls > 1 else t_first,
+        calls=calls,
+    )
+    nbp = cp // block
+    results = []
+    for p in range(npoints):
+        t = time.perf_counter()
+        lanes = p * cp + np.arange(c)
+        blocks = slice(p * nbp, (p + 1) * nbp)
+        results.append(
+            _point_result(
+                rec0,
+                names,
+                shapes,
+                widths,
+                counts[blocks],
+                stats[blocks],
+                snap_all[..., lanes],
+                passage_all[:, lanes],
+                None if final_all is None else [x[lanes] for x in final_all],
+                treedef,
+                g,
+                c,
+                snaps_at,
+                snapshot_fields,
+                passage_fields,
+                nsnap,
+                dict(timings, reduce_s=reduce_s),
+            )
+        )
+        reduce_s = time.perf_counter() - t
+    return results
+
+
+def _point_result(
+    rec0,
+    names,
+    shapes,
+    widths,
+    counts,
+    stats,
+    snap_all,
+    passage_all,
+    final_leaves,
+    treedef,
+    g,
+    c,
+    snaps_at,
+    snapshot_fields,
+    passage_fields,
+    nsnap,
+    timings,
+) -> SimulationResult:
+    """One point's reduced :class:`SimulationResult` from its blocks and lanes."""
+    t = time.perf_counter()
     nz = counts > 0
-    mean, m2, m3, m4 = _combine_blocks(counts[nz], np.concatenate(stats)[nz])
+    mean, m2, m3, m4 = _combine_blocks(counts[nz], stats[nz])
     moments = {}
     col = 0
     for name, x0 in zip(names, rec0, strict=True):
@@ -363,7 +665,6 @@ def simulate(
             np.concatenate([zero, field(m4)]),
         )
         col += w
-    snap_all = np.concatenate(snap_out, -1) if snapshot_fields else None
     snapshots = {}
     col = 0
     for f in snapshot_fields:
@@ -373,27 +674,18 @@ def simulate(
             arr[0] = np.asarray(rec0[names.index(f)])
         snapshots[f] = arr
         col += w
-    passage_all = np.concatenate(passages, -1).astype(np.int64)
     first_passage = {}
     for j, f in enumerate(passage_fields):
         hit0 = bool(np.asarray(rec0[names.index(f)]) != 0)  # generation 0, the same for all
         first_passage[f] = np.zeros(c, np.int64) if hit0 else passage_all[j]
-    final = jax.tree.map(lambda *xs: np.concatenate(xs), *finals)
-    steps = nchunks * nseg
-    timings = dict(
-        first_call_s=t_first,
-        steady_s=t_run,
-        # time of a cached call, estimated from the steady calls
-        run_s=t_run * steps / max(steps - 1, 1) if steps > 1 else t_first,
-        reduce_s=time.perf_counter() - t,
-    )
+    timings["reduce_s"] += time.perf_counter() - t
     return SimulationResult(
         c,
         np.arange(g + 1),
         moments,
         np.asarray(snaps_at if snapshot_fields else (), np.int64),
         snapshots,
-        final,
+        None if final_leaves is None else jax.tree.unflatten(treedef, final_leaves),
         timings,
         first_passage,
     )

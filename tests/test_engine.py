@@ -257,7 +257,7 @@ def test_no_recompilation_on_second_call():
     run_gaussian(key(0), **kw)
     misses = parallel._segment_fn.cache_info().misses
     fn = parallel._segment_fn(
-        gaussian_step(9, "mle", "sample"),
+        parallel._with_theta(gaussian_step(9, "mle", "sample")),
         gaussian_record(0.0, 1.0, 3.0, 1e-6),
         (),
         (),

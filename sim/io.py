@@ -1,0 +1,61 @@
+"""Files and provenance: atomic writes and the environment of a run.
+
+Every file the project writes (tables, arrays, checkpoints, datasets) goes
+through :func:`atomic_write`: the bytes land in a temporary file in the same
+directory, are flushed to disk, and replace the target by one rename, so a
+reader (or a resumed run) sees either the old file or the new one, never half
+of one, even if the writer is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+import time
+
+
+def atomic_write(path: str, data: bytes | str) -> None:
+    """Writes ``data`` to ``path`` via a temporary file, fsync and a rename."""
+    mode = "wb" if isinstance(data, bytes) else "w"
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, mode) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def environment() -> dict:
+    """Package versions, platform and devices, for a run's manifest."""
+    import jax
+
+    import sim
+
+    versions = {"python": sys.version.split()[0], "sim": sim.__version__}
+    for mod in ("jax", "jaxlib", "numpy", "scipy", "matplotlib", "chex", "absl", "xarray"):
+        try:
+            m = __import__(mod)
+            versions[mod] = getattr(m, "__version__", "unknown")
+        except ImportError:
+            continue
+    devices = jax.devices()
+    return {
+        "versions": versions,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in devices],
+        "device_kind": devices[0].device_kind if devices else None,
+        "process_count": jax.process_count(),
+        "x64": bool(jax.config.jax_enable_x64),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
