@@ -22,10 +22,31 @@ from collections.abc import Iterable, Sequence
 from statistics import NormalDist
 
 import numpy as np
+from absl import flags
 
 from sim.io import atomic_write, environment  # noqa: F401  (re-exported)
 
 PASS, FAIL, SKIP = "ok", "FAIL", "n/a"
+
+# Several processes (README, "Several hosts"): flags of every experiment CLI.
+flags.DEFINE_bool(
+    "distributed",
+    False,
+    "Join a multi-process run (jax.distributed.initialize) before JAX starts: chains are "
+    "sharded over the devices of all processes and process 0 writes the outputs. On a TPU "
+    "pod slice the other three flags can be left out.",
+)
+flags.DEFINE_string(
+    "coordinator_address", None, "With --distributed: host:port of process 0 (default: detect)."
+)
+flags.DEFINE_integer(
+    "num_processes", None, "With --distributed: the number of processes (default: detect)."
+)
+flags.DEFINE_integer(
+    "process_id", None, "With --distributed: this process's index, 0.. (default: detect)."
+)
+
+_DISTRIBUTED_FLAGS = ("coordinator_address", "num_processes", "process_id")
 
 
 @dataclasses.dataclass
@@ -267,24 +288,55 @@ def write_study(
     return out
 
 
+def distributed_from_flags(flags_obj) -> dict | None:
+    """The arguments of :func:`sim.distributed.initialize` from ``--distributed`` and
+    its three companions (None without ``--distributed``); ``ValueError('--flag=value:
+    reason')`` for a bad or inconsistent one."""
+    given = {k: flags_obj[k].value for k in _DISTRIBUTED_FLAGS if k in flags_obj}
+    if "distributed" not in flags_obj or not flags_obj["distributed"].value:
+        for k, v in given.items():
+            if v is not None:
+                raise ValueError(f"--{k}={v}: only used with --distributed")
+        return None
+    from sim import distributed
+
+    try:
+        return distributed.check_arguments(**given)
+    except ValueError as e:
+        raise ValueError(f"--{e}") from None
+
+
 def run_cli(argv, flags_obj, make_config, report) -> None:
     """The body of every experiment's ``main``: check the flags, run, write, judge.
 
     ``make_config()`` builds and validates the study config from the flags
     (``ValueError('--flag=value: reason')`` on a bad one: printed as one line,
     exit status 2, before anything compiles); ``report`` is the study module
-    (``run_study`` and ``write_outputs``).
+    (``run_study`` and ``write_outputs``). With ``--distributed`` the process
+    joins the multi-process run first; every process computes, process 0 alone
+    prints and writes, and every process exits with the same status.
     """
     if len(argv) > 1:
         print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
         sys.exit(2)
     try:
         config = make_config()
+        dist = distributed_from_flags(flags_obj)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    main = True
+    if dist is not None:  # before anything touches a JAX backend
+        from sim import distributed
+
+        distributed.initialize(**dist)
+        main = distributed.is_main_process()
     t0 = time.perf_counter()
-    study = report.run_study(config, progress=flags_obj.progress)
+    study = report.run_study(config, progress=flags_obj.progress and main)
+    if not main:  # computed its share; process 0 writes and reports
+        if flags_obj.check and study.num_failed:
+            sys.exit(1)
+        return
     outputs = report.write_outputs(
         study,
         flags_obj.output_dir,

@@ -23,6 +23,12 @@ run's, or whose content does not match its hash, or which cannot be read, is
 refused with a :class:`CheckpointError` that names the file and what differs;
 nothing is ever silently mixed in. Delete the directory (or choose another)
 to start afresh.
+
+Several processes (:mod:`sim.distributed`). Every process computes and reads,
+only process 0 writes; the directory must be on a file system that every
+process sees (an NFS or GCS-fuse mount on a TPU pod slice). A process that
+finds other files than process 0 raises a :class:`CheckpointError` rather than
+leaving the others waiting in a collective.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import zipfile
 
 import numpy as np
 
+from sim import distributed
 from sim.io import atomic_write
 
 _META = "__meta__"
@@ -122,6 +129,8 @@ class Checkpointer:
         return os.path.join(self.directory, name)
 
     def _write(self, name: str, arrays: dict[str, np.ndarray], extra: dict) -> None:
+        if not distributed.is_main_process():
+            return
         arrays = {k: np.asarray(v) for k, v in arrays.items()}
         meta = {"fingerprint": self.fingerprint, "sha256": _digest(arrays), **extra}
         buf = io.BytesIO()
@@ -157,23 +166,41 @@ class Checkpointer:
             )
         return arrays, meta
 
+    def _read_everywhere(self, name: str) -> tuple[dict, dict] | None:
+        """:meth:`_read`, checked to find the same file on every process."""
+        try:
+            got, error = self._read(name), None
+        except CheckpointError as e:
+            got, error = None, e
+        token = "error" if error else ("" if got is None else got[1]["sha256"])
+        agree = distributed.same_on_all(token)  # every process, before any raises
+        if error is not None:
+            raise error
+        if not agree:
+            raise CheckpointError(
+                f"checkpoint file {self._path(name)} is not the same on every process "
+                f"(this is process {distributed.process_index()}): put the checkpoint "
+                "directory on a file system shared by all processes"
+            )
+        return got
+
     # -- what the runner calls ---------------------------------------------------------------
 
     def load_chunk(self, index: int) -> dict | None:
         """The arrays of finished chunk ``index``, or None if it is not saved."""
-        got = self._read(f"chunk-{index:05d}.npz")
+        got = self._read_everywhere(f"chunk-{index:05d}.npz")
         return None if got is None else got[0]
 
     def save_chunk(self, index: int, arrays: dict) -> None:
         self._write(f"chunk-{index:05d}.npz", arrays, {"chunk": index})
         path = self._path("progress.npz")
-        if os.path.exists(path):
+        if distributed.is_main_process() and os.path.exists(path):
             os.unlink(path)
         self._last_save = time.monotonic()
 
     def load_progress(self) -> tuple[int, int, dict] | None:
         """(chunk, segments done, arrays) of the chunk in progress, or None."""
-        got = self._read("progress.npz")
+        got = self._read_everywhere("progress.npz")
         if got is None:
             return None
         arrays, meta = got
@@ -181,7 +208,8 @@ class Checkpointer:
 
     def maybe_save_progress(self, chunk: int, segments: int, arrays_fn) -> bool:
         """Saves ``arrays_fn()`` as the progress of ``chunk`` if ``every_s`` has passed."""
-        if time.monotonic() - self._last_save < self.every_s:
+        # every process gathers the arrays (a collective), so all follow process 0's clock
+        if not distributed.main_decides(time.monotonic() - self._last_save >= self.every_s):
             return False
         self._write("progress.npz", arrays_fn(), {"chunk": chunk, "segments": segments})
         self._last_save = time.monotonic()

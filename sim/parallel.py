@@ -470,7 +470,7 @@ def simulate_points(
         snap_sh = NamedSharding(sharding.mesh, PartitionSpec(None, None, "chains"))
         pass_sh = NamedSharding(sharding.mesh, PartitionSpec(None, "chains"))
     theta = _put(jax.tree.map(np.asarray, point_params), rep)
-    keys_dev = point_keys if rep is None else jax.device_put(point_keys, rep)
+    keys_dev = point_keys if rep is None else _put(point_keys, rep)
 
     state0 = jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (chunk,) + np.shape(x)), params0)
     if checkpoint is not None:
