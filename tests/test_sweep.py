@@ -58,27 +58,29 @@ def test_grid_groups_by_shape_and_traces_the_rest():
     ds = sweep(
         "gaussian",
         {"sample_size": [5, 10], "estimator": ["mle", "unbiased"], "alpha": [0.0, 0.25, 0.5]},
-        fixed={"regime": "fresh", "method": "exact"},
         num_chains=64,
         num_generations=3,
         progress=False,
     )
     m = manifest(ds)
-    assert m["programs"] == 2  # one per sample size; estimator and alpha ride along
+    assert m["programs"] == 2  # one per sample size; estimator and (unused) alpha ride along
     assert [g["num_points"] for g in m["groups"]] == [6, 6]
+    assert m["groups"][0]["traced"] == ["alpha", "estimator", "lam"]
     assert ds.log_var.dims == ("sample_size", "estimator", "alpha", "generation", "statistic")
     assert list(ds.estimator.values) == ["mle", "unbiased"]
     assert list(ds.statistic.values) == ["mean", "sem", "var", "var_se"]
-    # the points path draws a fixed number of real points: alpha is static there
-    ds = sweep(
-        "gaussian",
-        {"alpha": [0.0, 0.5]},
-        fixed={"regime": "fresh", "method": "sample", "sample_size": 6},
-        num_chains=64,
-        num_generations=2,
-        progress=False,
-    )
-    assert manifest(ds)["programs"] == 2
+    # the points path draws a fixed number of real points: alpha is static there,
+    # exact draws take a traced count (one program)
+    for method, programs in (("sample", 2), ("exact", 1)):
+        ds = sweep(
+            "gaussian",
+            {"alpha": [0.0, 0.5]},
+            fixed={"regime": "fresh", "method": method, "sample_size": 6},
+            num_chains=16,
+            num_generations=2,
+            progress=False,
+        )
+        assert manifest(ds)["programs"] == programs, method
 
 
 def test_categorical_groups_top_p_off_separately():
@@ -188,13 +190,13 @@ def test_gaussian_sweep_agrees_with_theory_and_rejects_the_other_estimator():
 def test_categorical_sweep_agrees_with_theory_under_traced_smoothing():
     ds = sweep(
         "categorical",
-        {"smoothing": [0.0, 0.5], "sample_size": [20, 40]},
-        fixed={"num_categories": 20, "zipf_beta": 1.0},
+        {"smoothing": [0.0, 0.25, 0.5]},
+        fixed={"num_categories": 20, "sample_size": 30, "zipf_beta": 1.0},
         num_chains=2000,
         num_generations=8,
         progress=False,
     )
-    assert manifest(ds)["programs"] == 2
+    assert manifest(ds)["programs"] == 1
     crit = _assert_z({f: ds[f"z_{f}"].sel(statistic="mean") for f in ("heterozygosity", "support")})
     # wrong formula: the smoothed chains against the unsmoothed curve
     emp = ds.heterozygosity.sel(statistic="mean", smoothing=0.5).values
@@ -228,10 +230,10 @@ DEVICES_SCRIPT = textwrap.dedent(
     from sim.sweep import sweep
     kw = dict(num_chains=300, num_generations=5, progress=False, snapshot_generations=(5,))
     out = {}
-    ds = sweep("gaussian", {"sample_size": [5, 9], "estimator": ["mle", "unbiased"]}, **kw)
+    ds = sweep("gaussian", {"estimator": ["mle", "unbiased"]}, **kw)
     out["gaussian"] = ds.snapshot_log_var.values.tolist()
     out["gaussian_moments"] = ds.log_var.values.tolist()
-    ds = sweep("categorical", {"temperature": [0.7, 1.0], "top_p": [0.9, None]},
+    ds = sweep("categorical", {"temperature": [0.7, 1.0], "top_p": [0.9, 1.0]},
                fixed=dict(num_categories=30, sample_size=30), **kw)
     out["categorical"] = ds.snapshot_heterozygosity.values.tolist()
     out["absorbed"] = ds.first_passage_absorbed.values.tolist()
