@@ -147,7 +147,14 @@ def sample_stats(key, params: GaussianParams, n) -> GaussianStats:
         shape = jnp.where(count > 1, 0.5 * (count - 1), 1.0)
         log_chi2 = _random.log_gamma(k_var, shape, dtype) + np.asarray(math.log(2.0), dtype)
         log_chi2 = jnp.where(count > 1, log_chi2, -jnp.inf)
-    mean = params.mean + jnp.exp(0.5 * params.log_var) * z / jnp.sqrt(jnp.maximum(count, 1))
+    root_n = jnp.sqrt(jnp.maximum(count, 1))
+    if not isinstance(n, int):
+        # XLA rewrites z / sqrt(n) as z * rsqrt(n), on the CPU an approximation and a
+        # Newton step that the fused kernel's vector loop and scalar remainder round
+        # differently: a chain's mean then depended on its lane (batch size, number
+        # of devices). The barrier keeps sqrt and the division (both correctly rounded).
+        root_n = jax.lax.optimization_barrier(root_n)
+    mean = params.mean + jnp.exp(0.5 * params.log_var) * z / root_n
     stats = GaussianStats(count, mean, params.log_var + log_chi2)
     return jax.tree.map(lambda e, s: jnp.where(count > 0, s, e), empty_stats(params), stats)
 
