@@ -55,6 +55,11 @@ filtered or pooled as points. Schedules need ``"exact"`` (their sizes change wit
 generation, which a compiled ``sample`` cannot); verifiers and point pools
 need ``"points"``.
 
+Sweeps. :func:`regime_step` is cached (one compilation per setting);
+:func:`make_regime_step` is the same step uncached, for a family built inside
+a jitted function with traced settings, and takes a ``fraction`` (alpha or
+lambda) that may be traced (a per-lane scalar under ``vmap``).
+
 The regime's state per chain is a :class:`RegimeState`: the params, the
 number of fits so far, the pool (the accumulated summary, the anchor set's
 summary, or the stored points) and the size of the last training set, which
@@ -76,6 +81,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sim import random as _random
+from sim._static import is_static
 from sim._validate import check_float, check_int
 from sim.chain import replace_step
 from sim.families.base import Family
@@ -342,6 +348,31 @@ def _sizes(regime: Regime, sample_size: int) -> tuple[int, int]:
     return 0, sample_size
 
 
+def _round_count(fraction, size):
+    """round(fraction * size): a Python int for static values, else an int32 array
+    (computed in the dtype of the traced fraction or size)."""
+    if is_static(fraction) and isinstance(size, int):
+        return _round(fraction * size)
+    return jnp.floor(fraction * size + 0.5).astype(jnp.int32)
+
+
+def _check_fraction(regime: Regime, fraction):
+    """The regime's fraction, or ``fraction`` overriding it (checked if static)."""
+    if fraction is None:
+        return regime.fraction
+    if regime.kind not in ("fresh", "anchored"):
+        raise ValueError(
+            f"fraction applies to the fresh and anchored regimes only; got {regime.label}"
+        )
+    if not is_static(fraction):
+        return fraction
+    frac = check_float(fraction, "fraction")
+    if not 0.0 <= frac <= 1.0:
+        name = {"fresh": "alpha", "anchored": "lam"}[regime.kind]
+        raise ValueError(f"{name}={frac} must be in [0, 1]")
+    return frac
+
+
 @functools.cache
 def regime_step(
     family: Family,
@@ -352,6 +383,9 @@ def regime_step(
     num_generations: int = 0,
 ):
     """The one-generation transition ``step(key, state) -> state`` of ``family`` under ``regime``.
+
+    Cached (equal arguments give the same functions, so one compilation); the
+    implementation is :func:`make_regime_step`.
 
     Args:
       family: a :class:`~sim.families.base.Family` (with ``ops`` unless the
@@ -367,14 +401,57 @@ def regime_step(
     Returns:
       ``(step, init)``: the step and ``init(params0) -> RegimeState``.
     """
+    return make_regime_step(family, regime, sample_size, real, draws, num_generations)
+
+
+def make_regime_step(
+    family: Family,
+    regime: Regime,
+    sample_size: int,
+    real,
+    draws: str = "points",
+    num_generations: int = 0,
+    fraction=None,
+):
+    """:func:`regime_step`, uncached, with an optional (possibly traced) ``fraction``.
+
+    For parameter sweeps that build the step inside a jitted function: the
+    family may hold traced settings (e.g. :func:`sim.families.categorical.categorical_family`)
+    and ``fraction`` may be a traced scalar (a per-lane value under ``vmap``).
+
+    Args:
+      family, regime, sample_size, draws, num_generations: as for
+        :func:`regime_step`.
+      real: the real distribution's params, a :class:`Constant` or a params
+        pytree (arrays, possibly traced).
+      fraction: if given, replaces ``regime.fraction`` (fresh: alpha, the
+        real share; anchored: lambda, the synthetic share); fresh and
+        anchored regimes only. A Python number is checked as the regime's
+        own; a JAX value is not.
+
+    With a traced fraction the counts round(alpha M) (or round(lambda M)) and
+    the anchor set's size M - round(lambda M) are traced int32 values,
+    rounded in the fraction's dtype. ``draws="exact"`` then draws summaries
+    of a traced size (``ops.sample_stats``: the same law as for a Python
+    size, other random words); binomial mixing only changes its success
+    probability. With ``draws="points"``, families with ``ops.points``
+    (Gaussian, regression) draw M points and weight the first n by 1, the
+    rest by 0 (M = ``sample_size``; the draws are those of M points, whose
+    first n are the n points of a static count under the threefry PRNG); the
+    others (categorical counts) draw a traced n directly.
+
+    Returns:
+      ``(step, init)``: the step and ``init(params0) -> RegimeState``.
+    """
     m = check_int(sample_size, "sample_size", 1)
     if draws not in DRAWS:
         raise ValueError(f"draws={draws!r} is not one of {DRAWS}")
     _check_ops(family, regime, draws)
+    frac = _check_fraction(regime, fraction)
     ops = family.ops
     kind = regime.kind
     schedule = np.asarray(regime.schedule or (m,), np.int32)
-    anchor_size = m - _round(regime.fraction * m) if kind == "anchored" else 0
+    anchor_size = m - _round_count(frac, m) if kind == "anchored" else 0
     capacity = 0
     point_pool = kind == "subsample" and ops.subsample is None
     if kind == "subsample":
@@ -382,9 +459,23 @@ def regime_step(
         capacity = m * g
 
     def sample(key, params, n):
-        if isinstance(n, int) and n == 0:  # e.g. fresh(alpha=1): no synthetic points
-            return None
-        return family.sample(key, params, n)
+        """``(data, mask)`` of n samples. A static n: ``mask`` is None and ``data`` is
+        None for n = 0 (e.g. fresh(alpha=1): no synthetic points). A traced n (a traced
+        fraction): M points whose first n are selected by ``mask`` for families with
+        ``points``, else the family's own draw of a traced n (categorical counts)."""
+        if isinstance(n, int):
+            return (None if n == 0 else family.sample(key, params, n)), None
+        if ops.points is None:
+            return family.sample(key, params, n), None
+        return family.sample(key, params, m), jnp.arange(m) < n
+
+    def summary(params, data, weights=None):
+        if data is None:
+            return ops.empty(params)
+        if weights is None:
+            return ops.stats(data)
+        stats = ops.stats(data, weights)
+        return _select(ops.count(stats) > 0, stats, ops.empty(params))
 
     def draw(key, params, n):
         """Summary of n real points (never filtered or pooled as points, so drawn as a
@@ -392,27 +483,28 @@ def regime_step(
         ``anchored`` 6x cheaper than sampling the anchor set every generation)."""
         if ops.sample_stats is not None:
             return ops.sample_stats(key, params, n)
-        data = sample(key, params, n)
-        return ops.empty(params) if data is None else ops.stats(data)
+        return summary(params, *sample(key, params, n))
 
     def synthetic(key, params, n, t):
         """Summary (and, for point pools, the points and weights) of n model samples."""
         if draws == "exact":
             return ops.sample_stats(key, params, n), None
-        data = sample(key, params, n)
+        data, mask = sample(key, params, n)
         if data is None:
             return ops.empty(params), None
-        full = ops.stats(data)
+        full = summary(params, data, mask)
         verifier = regime.verifier
         if ops.points is not None and (verifier is not None or point_pool):
             points = ops.points(data)
             ones = jnp.ones(jax.tree.leaves(points)[0].shape[:1], bool)
-            keep = ones
+            keep = ones if mask is None else mask
             if verifier is not None:
                 dtype = jax.tree.leaves(params)[0].dtype
                 u = jax.random.uniform(jax.random.fold_in(key, 3), ones.shape, dtype)
                 keep = jnp.where(t > 1, u < verifier.probability(points), ones)
-                full = ops.stats(data, keep)
+                if mask is not None:
+                    keep = keep & mask
+                full = summary(params, data, keep) if mask is not None else ops.stats(data, keep)
             return full, (points, keep)
         if verifier is not None:
             thinned = ops.thin(jax.random.fold_in(key, 3), data, verifier.probability)
@@ -442,7 +534,7 @@ def regime_step(
             return RegimeState(replace_step(family, m)(key, params), t, (), state.train_size)
         k_sample, k_fit = jax.random.split(key)
         k_real = jax.random.fold_in(k_sample, 1)
-        real_params = real.tree()
+        real_params = real.tree() if isinstance(real, Constant) else real
         if regime.schedule:
             m_t = jnp.asarray(schedule)[jnp.minimum(t, len(schedule)) - 1]
         else:
@@ -450,19 +542,15 @@ def regime_step(
         if kind == "fresh":
             if regime.mixing == "binomial":
                 k_mix = jax.random.fold_in(k_sample, 2)
-                n_real = _random.binomial(k_mix, jnp.asarray(m_t, jnp.float32), regime.fraction)
+                # a traced alpha in the default float type, as a Python one is taken
+                q = frac if is_static(frac) else jnp.asarray(frac, jnp.result_type(float))
+                n_real = _random.binomial(k_mix, jnp.asarray(m_t, jnp.float32), q)
                 n_real = n_real.astype(jnp.int32)
-            elif regime.schedule:
-                n_real = jnp.floor(regime.fraction * m_t + 0.5).astype(jnp.int32)
             else:
-                n_real = _round(regime.fraction * m)
+                n_real = _round_count(frac, m_t)
             n_syn = m_t - n_real
         elif kind == "anchored":
-            n_syn = (
-                jnp.floor(regime.fraction * m_t + 0.5).astype(jnp.int32)
-                if regime.schedule
-                else _round(regime.fraction * m)
-            )
+            n_syn = _round_count(frac, m_t)
         else:
             n_syn = m_t
         syn, pts = synthetic(k_sample, params, n_syn, t)

@@ -230,7 +230,8 @@ DEVICES_SCRIPT = textwrap.dedent(
     from sim.sweep import sweep
     kw = dict(num_chains=300, num_generations=5, progress=False, snapshot_generations=(5,))
     out = {}
-    ds = sweep("gaussian", {"estimator": ["mle", "unbiased"]}, **kw)
+    ds = sweep("gaussian", {"estimator": ["mle", "unbiased"], "alpha": [0.1, 0.5]},
+               fixed=dict(regime="fresh", method="exact"), **kw)
     out["gaussian"] = ds.snapshot_log_var.values.tolist()
     out["gaussian_moments"] = ds.log_var.values.tolist()
     ds = sweep("categorical", {"temperature": [0.7, 1.0], "top_p": [0.9, 1.0]},

@@ -37,6 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from sim import random as _random
+from sim._static import is_static
+from sim._static import label as _label
 from sim._validate import check_float, check_int
 from sim.families.base import DataOps, Family
 from sim.sampling import SamplingBias, apply_bias
@@ -146,7 +148,8 @@ NO_BIAS = SamplingBias()
 def categorical(smoothing: float = 0.0, bias: SamplingBias = NO_BIAS, dtype=None) -> Family:
     """The categorical family with additive ``smoothing`` and a sampler transform.
 
-    Cached, so equal settings give the same functions (one compilation).
+    Cached, so equal settings give the same functions (one compilation). A
+    validating wrapper of :func:`categorical_family`.
 
     Args:
       smoothing: alpha >= 0 added to every count before normalising.
@@ -167,13 +170,33 @@ def categorical(smoothing: float = 0.0, bias: SamplingBias = NO_BIAS, dtype=None
 
 @functools.cache
 def _categorical(alpha: float, bias: SamplingBias, dtype: str) -> Family:
+    return categorical_family(alpha, bias, dtype)
+
+
+def categorical_family(smoothing, bias: SamplingBias = NO_BIAS, dtype=None) -> Family:
+    """The family of :func:`categorical`, uncached, for static or traced settings.
+
+    ``smoothing`` and the bias's ``temperature`` and ``top_p`` may be traced
+    (per-lane scalars of a parameter sweep under ``vmap``; build the bias as
+    ``SamplingBias(temperature, top_k, top_p)``). Static values are not
+    validated here (:func:`categorical` does). A Python smoothing of 0 skips
+    the smoothing, as a Python temperature of 1 skips the temperature; a
+    traced value always takes the general path, which gives the same numbers
+    at those values. With a traced smoothing ``ops.min_count`` is traced
+    (0 where smoothing > 0, else 1), so the family is not hashable.
+    """
+    if not isinstance(bias, SamplingBias):
+        raise ValueError(f"bias must be a SamplingBias; got {bias!r}")
+    dtype = jnp.dtype(dtype or jnp.result_type(float)).name
+    static_alpha = is_static(smoothing)
+    alpha = smoothing if static_alpha else jnp.asarray(smoothing, dtype)
 
     def fit(key, counts: jax.Array) -> CategoricalParams:
         del key  # closed-form fit
         k = counts.shape[-1]
         x = counts.astype(dtype)
         total = jnp.sum(counts, axis=-1, keepdims=True).astype(x.dtype)  # exact integer sum
-        if alpha:
+        if not static_alpha or alpha:
             probs = (x + alpha) / (total + k * alpha)
         else:
             probs = x / total
@@ -185,19 +208,24 @@ def _categorical(alpha: float, bias: SamplingBias, dtype: str) -> Family:
             q = jnp.where(params.real, q, apply_bias(bias, q))
         return _random.multinomial(key, n, q)
 
+    if static_alpha:
+        # With smoothing an empty set fits the uniform distribution.
+        min_count = 0 if alpha else 1
+    else:
+        min_count = jnp.where(alpha > 0, 0, 1)
     ops = DataOps(
         stats=lambda counts, weights=None: counts,  # weights: never passed (no points)
         merge=jnp.add,
         fit_stats=fit,
         count=lambda counts: jnp.sum(counts, axis=-1),
         empty=lambda params: jnp.zeros(params.probs.shape, jnp.int32),
-        # With smoothing an empty set fits the uniform distribution.
-        min_count=0 if alpha else 1,
+        min_count=min_count,
         sample_stats=sample,  # counts are the statistics; ``n`` may be traced
         subsample=subsample_counts,
         thin=thin_counts,
     )
-    return Family(fit, sample, f"categorical(alpha={alpha:g},{bias.label()},{dtype})", ops)
+    name = f"categorical(alpha={_label(alpha)},{bias.label()},{dtype})"
+    return Family(fit, sample, name, ops)
 
 
 def subsample_counts(key, counts: jax.Array, size: int, capacity: int) -> jax.Array:

@@ -33,6 +33,8 @@ import numpy as np
 
 from sim import random as _random
 from sim._reduce import pairwise_mean, pairwise_sum
+from sim._static import is_static
+from sim._static import label as _label
 from sim._validate import check_estimator, check_float
 from sim.families.base import DataOps, Family
 
@@ -168,12 +170,16 @@ def _point_stats(x: jax.Array, weights) -> GaussianStats:
     return _standardized_stats(StandardizedSample(zero, zero, x), weights)
 
 
+ESTIMATOR_DDOF = {"mle": 0, "unbiased": 1}  # the variance divisor is count - ddof
+
+
 @functools.cache
 def gaussian(estimator: str = "unbiased", known_variance: float | None = None) -> Family:
     """The 1-D Gaussian family with the given variance estimator.
 
     Cached, so that equal settings give the same (hashable) functions and a
-    jitted runner is compiled once per setting.
+    jitted runner is compiled once per setting. A validating wrapper of
+    :func:`gaussian_family` (``ddof`` from :data:`ESTIMATOR_DDOF`).
 
     Args:
       estimator: ``"mle"`` (divide by M) or ``"unbiased"`` (divide by M-1).
@@ -195,13 +201,41 @@ def gaussian(estimator: str = "unbiased", known_variance: float | None = None) -
     check_estimator(estimator)
     if known_variance is not None:
         known_variance = check_float(known_variance, "known_variance", positive=True)
+    return gaussian_family(ESTIMATOR_DDOF[estimator], known_variance)
+
+
+def gaussian_family(ddof, known_variance=None) -> Family:
+    r"""The 1-D Gaussian family fitting :math:`\hat\sigma^2 = M_2 / (\text{count} - \text{ddof})`.
+
+    Uncached, and ``ddof`` (and ``known_variance``) may be traced, e.g. a
+    per-lane scalar of a parameter sweep under ``vmap``: ``ddof`` = 0.0 is the
+    MLE, 1.0 the unbiased estimator, anything between a shrinkage. Only static
+    values are checked; :func:`gaussian` is the cached, validated entry point.
+
+    Args:
+      ddof: the "delta degrees of freedom", < 2 (the fit needs count - ddof >
+        0 for its at least 2 points).
+      known_variance: ``None`` (fit the variance), or a variance > 0 kept
+        fixed while only the mean is fitted.
+
+    Returns:
+      The :class:`~sim.families.base.Family` of :func:`gaussian`; with
+      Python ``ddof`` 0 or 1 it computes the very same numbers.
+    """
+    if is_static(ddof) and not (math.isfinite(ddof) and ddof < 2):
+        raise ValueError(f"ddof={ddof!r} must be finite and < 2")
+    if known_variance is not None and is_static(known_variance):
+        known_variance = check_float(known_variance, "known_variance", positive=True)
         log_known = math.log(known_variance)
-    shift = 0 if estimator == "mle" else 1
+    elif known_variance is not None:
+        log_known = jnp.log(known_variance)
 
     def fit_stats(key, stats: GaussianStats) -> GaussianParams:
         del key  # closed-form fit
         if known_variance is not None:
-            return GaussianParams(stats.mean, jnp.full_like(stats.mean, log_known))
+            log_var = jnp.broadcast_to(jnp.asarray(log_known, stats.mean.dtype), stats.mean.shape)
+            return GaussianParams(stats.mean, log_var)
+        shift = ddof if is_static(ddof) else jnp.asarray(ddof, stats.count.dtype)
         return GaussianParams(stats.mean, stats.log_m2 - jnp.log(stats.count - shift))
 
     def fit(key, data: StandardizedSample) -> GaussianParams:
@@ -226,7 +260,10 @@ def gaussian(estimator: str = "unbiased", known_variance: float | None = None) -
         points=_points,
         point_stats=_point_stats,
     )
-    name = f"gaussian-{estimator}"
     if known_variance is not None:
-        name = f"gaussian-known({known_variance:g})"
+        name = f"gaussian-known({_label(known_variance)})"
+    elif is_static(ddof) and ddof in (0, 1):
+        name = "gaussian-mle" if ddof == 0 else "gaussian-unbiased"
+    else:
+        name = f"gaussian(ddof={_label(ddof)})"
     return Family(fit=fit, sample=sample, name=name, ops=ops)

@@ -72,6 +72,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from sim._reduce import pairwise_sum
+from sim._static import is_static, is_static_equal
+from sim._static import label as _label
 from sim._validate import check_float, check_int
 from sim.families.base import DataOps, Family
 
@@ -165,9 +167,11 @@ def _check_design(design) -> str:
 @functools.cache
 def _design(dim: int, num_samples: int, design_seed: int, dtype: str) -> np.ndarray:
     # Drawn in float32 with threefry (whatever the default PRNG and x64
-    # setting), so the float32 and float64 designs are the same numbers.
-    key = jax.random.key(design_seed, impl="threefry2x32")
-    x = np.asarray(jax.random.normal(key, (num_samples, dim), jnp.float32)).astype(dtype)
+    # setting), so the float32 and float64 designs are the same numbers. Evaluated
+    # now even when a family is built inside a jitted function (a sweep).
+    with jax.ensure_compile_time_eval():
+        key = jax.random.key(design_seed, impl="threefry2x32")
+        x = np.asarray(jax.random.normal(key, (num_samples, dim), jnp.float32)).astype(dtype)
     x.setflags(write=False)
     return x
 
@@ -232,7 +236,8 @@ def regression(
     r"""The linear-regression family with Gaussian rows, ``noise`` and a ``ridge`` penalty.
 
     Cached on its validated settings, so equal settings give the same
-    (hashable) functions and one compilation.
+    (hashable) functions and one compilation; the implementation is
+    :func:`regression_family` (uncached, ``noise`` and ``ridge`` may be traced).
 
     Args:
       dim: :math:`d \ge 1`, the number of weights.
@@ -275,15 +280,58 @@ def regression(
 def _regression(
     d: int, t: int, noise: float, ridge: float, design: str, seed: int, dtype: str
 ) -> Family:
-    fixed_x = _design(d, t, seed, dtype) if design == "fixed" else None
+    return regression_family(d, t, noise, ridge, design, seed, dtype)
 
-    def fit_stats(key, stats: RegressionStats) -> jax.Array:
-        del key  # closed-form fit
-        if ridge == 0 and design == "fixed":
-            return min_norm_solve(stats.gram, stats.moment)
+
+def regression_family(
+    dim: int,
+    num_samples: int,
+    noise,
+    ridge=0.0,
+    design: str = "fresh",
+    design_seed: int = 0,
+    dtype=None,
+) -> Family:
+    r"""The family of :func:`regression`, uncached, for static or traced ``noise`` and ``ridge``.
+
+    ``noise`` and ``ridge`` may be traced (per-lane scalars of a parameter
+    sweep under ``vmap``); ``dim``, ``num_samples``, ``design``,
+    ``design_seed`` and ``dtype`` are static. Static values are not validated
+    here (:func:`regression` does). A Python noise of 0 draws no noise; a
+    traced noise always draws it (and multiplies it by 0 there). A traced
+    ridge with the fixed design computes both solves and takes the
+    minimum-norm OLS fit where ``ridge == 0``, the ridge fit elsewhere;
+    ``ops.min_count`` is then traced (``dim`` where ``ridge == 0``, else 1),
+    so the family is not hashable. A traced ridge of 0 with a fresh design
+    and ``dim >= num_samples`` fits NaN (singular normal equations), which
+    :func:`regression` refuses for static values.
+    """
+    d, t = int(dim), int(num_samples)
+    dtype = _check_dtype(dtype)
+    design = _check_design(design)
+    seed = int(design_seed) if design == "fixed" else 0
+    fixed_x = _design(d, t, seed, dtype) if design == "fixed" else None
+    static_ridge = is_static(ridge)
+    if not static_ridge:
+        ridge = jnp.asarray(ridge, dtype)
+    noise_off = is_static_equal(noise, 0)
+    if not is_static(noise):
+        noise = jnp.asarray(noise, dtype)
+
+    def ridge_solve(stats: RegressionStats) -> jax.Array:
         a = stats.gram + ridge * jnp.eye(d, dtype=stats.gram.dtype)
         factor = jax.scipy.linalg.cho_factor(a, lower=True)
         return jax.scipy.linalg.cho_solve(factor, stats.moment)
+
+    def fit_stats(key, stats: RegressionStats) -> jax.Array:
+        del key  # closed-form fit
+        if design != "fixed":
+            return ridge_solve(stats)
+        if static_ridge:
+            if ridge == 0:
+                return min_norm_solve(stats.gram, stats.moment)
+            return ridge_solve(stats)
+        return jnp.where(ridge == 0, min_norm_solve(stats.gram, stats.moment), ridge_solve(stats))
 
     def fit(key, data: RegressionData) -> jax.Array:
         return fit_stats(key, regression_stats(data))
@@ -302,20 +350,24 @@ def _regression(
         else:
             x = jax.random.normal(k_x, (n, d), w.dtype)
         y = _matvec(x, w)
-        if noise:
+        if not noise_off:
             y = y + noise * jax.random.normal(k_noise, (n,), w.dtype)
         return RegressionData(x, y)
 
+    if static_ridge:
+        min_count = d if ridge == 0 else 1
+    else:
+        min_count = jnp.where(ridge == 0, d, 1)
     ops = DataOps(
         stats=regression_stats,
         merge=merge_stats,
         fit_stats=fit_stats,
         count=lambda s: s.count,
         empty=empty_stats,
-        min_count=d if ridge == 0 else 1,
+        min_count=min_count,
         points=lambda data: data,
         point_stats=point_stats,
     )
     where = f"fixed{seed}" if design == "fixed" else "fresh"
-    name = f"regression(d={d},T={t},sigma={noise:g},lambda={ridge:g},{where},{dtype})"
+    name = f"regression(d={d},T={t},sigma={_label(noise)},lambda={_label(ridge)},{where},{dtype})"
     return Family(fit=fit, sample=sample, name=name, ops=ops)
