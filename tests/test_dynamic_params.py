@@ -14,9 +14,10 @@ exact path and binomial mixing; last-bit differences in a few % of the values
 for the Gaussian sample path and regression (the static family itself,
 batched over a lane axis, differs from its unbatched run in the same way:
 fusion, FMA contraction, batched matrix kernels) and the Gaussian regimes
-(the static reference's sizes are compile-time constants, and XLA folds
-``rsqrt`` of a constant with other rounding than at run time). On the points
-path a traced count also sums M weighted points instead of n.
+(sizes per lane: XLA's CPU code for the gamma sampler of a traced shape and
+for the summaries rounds differently under the lane axis; with the reference's
+sizes made run-time values too, 0-11 of 36 values still differ). On the
+points path a traced count also sums M weighted points instead of n.
 
 With a traced fraction a regime draws summaries of a traced size, which the
 samplers draw from other random words than for a Python size (the same law):
