@@ -31,8 +31,9 @@ parent prints the tables and writes ``bench/results/sweep_<backend>.json`` and
 
    Times are steady-state (compiled) wall and CPU seconds, the best of
    ``repeats`` rounds in which every variant runs once (interleaved, so that
-   load from other processes hits them alike); compile time is the first
-   call minus the best steady call. The overhead is sweep / hand-full.
+   load from other processes hits them alike); compile time is the CPU time
+   of the first call minus the best steady call's (wall differences move with
+   other processes' load). The overhead is sweep / hand-full.
    ``sweep, theory once`` is the sweep with the model's theory memoised per
    point (a fix of ``sim.sweep._dataset``, which calls it once per record
    field), to show what that costs.
@@ -213,7 +214,7 @@ def _task_overhead(task: dict) -> dict:
         "sweep": sweep(model),
         "sweep, theory once": sweep(model_once),
     }
-    first = {name: _timed(fn)[0] for name, fn in variants.items()}
+    first = {name: _timed(fn) for name, fn in variants.items()}
     walls = {name: [] for name in variants}
     cpus = {name: [] for name in variants}
     for _ in range(repeats):
@@ -237,12 +238,14 @@ def _task_overhead(task: dict) -> dict:
                 chains=c,
                 generations=g,
                 lanes=p * c,
-                first_s=first[name],
+                first_s=first[name][0],
+                first_cpu_s=first[name][1],
                 wall_s=min(walls[name]),
                 cpu_s=min(cpus[name]),
                 walls=walls[name],
                 cpus=cpus[name],
-                compile_s=first[name] - min(walls[name]),
+                # CPU seconds: wall differences move with other processes' load
+                compile_s=first[name][1] - min(cpus[name]),
             )
         )
     plan = parallel.plan_run(
@@ -278,10 +281,15 @@ def _run_gaussian(method, c, g, **kw):
 
 
 def _best(fn, repeats: int = 2) -> dict:
-    first = _timed(fn)[0]
+    first, first_cpu = _timed(fn)
     runs = [_timed(fn) for _ in range(repeats)]
-    wall = min(r[0] for r in runs)
-    return dict(first_s=first, wall_s=wall, cpu_s=min(r[1] for r in runs), compile_s=first - wall)
+    cpu = min(r[1] for r in runs)
+    return dict(
+        first_s=first,
+        wall_s=min(r[0] for r in runs),
+        cpu_s=cpu,
+        compile_s=first_cpu - cpu,
+    )
 
 
 def _task_chains(task: dict) -> dict:
@@ -449,7 +457,7 @@ def report(results: dict) -> str:
         )
         out.append(
             "| variant | steady wall s | / hand, full | steady CPU s | / hand, full | "
-            "ns per chain-gen | compile s |\n|---|---|---|---|---|---|---|"
+            "ns per chain-gen | compile, CPU s |\n|---|---|---|---|---|---|---|"
         )
         cg = r0["lanes"] * r0["generations"]
         for name, r in rows.items():
@@ -474,8 +482,8 @@ def report(results: dict) -> str:
             f"load {ch['others_cores']:.2f} cores)\n"
         )
         out.append(
-            "| chains | exact: chain-gen/s | ns/chain-gen | sample M=10: chain-gen/s | "
-            "ns/chain-gen |\n|---|---|---|---|---|"
+            "| chains | exact: chain-gen/s | ns/chain-gen (CPU ns) | sample M=10: chain-gen/s | "
+            "ns/chain-gen (CPU ns) |\n|---|---|---|---|---|"
         )
         by = {}
         for r in ch["rows"]:
@@ -484,8 +492,11 @@ def report(results: dict) -> str:
             cells = []
             for m in ("exact", "sample"):
                 r = d[m]
-                rate = c * r["generations"] / r["wall_s"]
-                cells += [_fmt_rate(rate), f"{1e9 / rate:.0f}"]
+                cg = c * r["generations"]
+                cells += [
+                    _fmt_rate(cg / r["wall_s"]),
+                    f"{1e9 * r['wall_s'] / cg:.0f} ({1e9 * r['cpu_s'] / cg:.0f})",
+                ]
             out.append(f"| {c:,} | " + " | ".join(cells) + " |")
         g = {r["method"]: r["generations"] for r in ch["rows"]}
         out.append(f"\nG = {g['exact']} (exact), {g['sample']} (sample).\n")
@@ -493,7 +504,8 @@ def report(results: dict) -> str:
     if dv:
         out.append(
             "### Throughput against devices (forced CPU devices on "
-            f"{os.cpu_count()} cores: chain-gen/s, and relative to 1 device)\n"
+            f"{os.cpu_count()} cores): chain-gen/s of wall time (relative to 1 device) and "
+            "CPU ns per chain-gen (all threads)\n"
         )
         whats = list(dict.fromkeys(r["what"] for d in dv for r in d["rows"]))
         first = {r["what"]: r for r in dv[0]["rows"]}
@@ -506,7 +518,10 @@ def report(results: dict) -> str:
             cells = []
             for r in d["rows"]:
                 rate = r["chain_gens"] / r["wall_s"]
-                cells.append(f"{_fmt_rate(rate)} ({rate / base[r['what']]:.2f}x)")
+                cells.append(
+                    f"{_fmt_rate(rate)} ({rate / base[r['what']]:.2f}x), "
+                    f"CPU {1e9 * r['cpu_s'] / r['chain_gens']:.0f} ns"
+                )
             out.append(
                 f"| {len(d['devices'])} | " + " | ".join(cells) + f" | {d['others_cores']:.2f} |"
             )
