@@ -1,8 +1,9 @@
 r"""Peak host memory against chains and generations, against the memory model.
 
-Run ``python -m bench.memory`` (about 12 minutes on a 2-core CPU) or
-``--quick`` (about 4 minutes: 1,024 chains instead of 10,000 for the
-generation series; the same million chains). Each case runs in a fresh
+Run ``python -m bench.memory`` (about 18 minutes on a busy 2-core CPU) or
+``--quick`` (2.5 minutes quiet, 4-5 busy: 1,024 chains instead of 10,000 for
+the generation series, no 100,000-generation sweep; the same million
+chains). Each case runs in a fresh
 subprocess (the parent never imports JAX) and reports its peak resident set
 (``VmHWM`` of ``/proc/self/status``, which a new process starts afresh;
 ``ru_maxrss`` is in the JSON too), its resident set after the imports and one
@@ -280,7 +281,7 @@ def _case(kind, method, chains, generations, m=10, **kw) -> dict:
 
 
 def cases(quick: bool) -> list[dict]:
-    """The measured cases (``--quick``: about 4 minutes on 2 cores)."""
+    """The measured cases (``--quick``: about 2.5 minutes on 2 quiet cores)."""
     gens = (1_000, 10_000, 100_000)
     g_chains = 1024 if quick else 10_000
     out = []
@@ -388,7 +389,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="smaller generation counts (~4 min)")
+    ap.add_argument("--quick", action="store_true", help="fewer chain-generations (~2.5 min)")
     ap.add_argument("--out", default=None, help="output stem (default bench/results/memory_...)")
     ap.add_argument("--only", default="", help="comma-separated series to run (debugging)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)

@@ -1,8 +1,9 @@
 r"""The sweep's overhead against one hand-written jitted program, and throughput
 against chains and devices.
 
-Run ``python -m bench.sweep_scaling`` (about 15 minutes on a 2-core CPU) or
-``--quick`` (about 3 minutes, small sizes: numbers for smoke-testing only).
+Run ``python -m bench.sweep_scaling`` (about 6 minutes on a quiet 2-core CPU,
+16 with the other core busy) or ``--quick`` (1.5 minutes quiet, 5 busy;
+small sizes: numbers for smoke-testing only).
 Each part runs in its own subprocess (the parent never imports JAX); the
 parent prints the tables and writes ``bench/results/sweep_<backend>.json`` and
 ``.md`` (``--quick``: ``sweep_<backend>_quick.*``). Nothing is asserted; the
@@ -531,7 +532,7 @@ def report(results: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes, a smoke run (~3 min)")
+    ap.add_argument("--quick", action="store_true", help="small sizes, a smoke run (~1.5 min)")
     ap.add_argument("--out", default=None, help="output stem (default bench/results/sweep_...)")
     ap.add_argument("--only", default="", help="comma-separated parts: overhead,chains,devices")
     ap.add_argument(
