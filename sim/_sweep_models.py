@@ -45,14 +45,18 @@ def _dtype(name):
     return jnp.dtype(name or jnp.result_type(float))
 
 
-def _regime_program(family_of, static_family, kind, regime, m, real, record, draws, g, traced):
-    """A Program for ``family_of(theta) -> Family`` under ``regime`` (any kind)."""
-    fraction_name = {"fresh": "alpha", "anchored": "lam"}.get(kind)
+def _regime_program(family_of, static_family, regime, m, real, record, draws, traced):
+    """(params0, record, step) of ``family_of(theta) -> Family`` under ``regime``.
+
+    ``static_family`` is any family with the same DataOps layout (it builds the
+    initial state); a traced ``alpha`` or ``lam`` overrides the regime's fraction.
+    """
+    fraction_name = {"fresh": "alpha", "anchored": "lam"}.get(regime.kind)
     _, init = make_regime_step(static_family, regime, m, Constant(real), draws, 0)
 
     def step(key, state, theta):
         th = dict(zip(traced, theta, strict=True))
-        fraction = th.get(fraction_name) if fraction_name in th else None
+        fraction = th.get(fraction_name)
         s, _ = make_regime_step(family_of(th), regime, m, Constant(real), draws, 0, fraction)
         return s(key, state)
 
@@ -128,13 +132,11 @@ def _gaussian_build_cached(static_items, traced, num_chains, num_generations):
     params0, rec, step = _regime_program(
         family_of,
         static_family,
-        kind,
         regime,
         m,
         real,
         record,
         "exact" if exact else "points",
-        num_generations,
         traced,
     )
     return Program(step, params0, rec, 1 if exact else m, None, ("log_var", "mean"))
@@ -244,7 +246,7 @@ def _categorical_build_cached(static_items, traced, num_chains, num_generations)
         return Program(step, real, record, 4 * k, block, fields, ("absorbed",))
     regime = _regime(kind, s.get("alpha", 0.0), s.get("lam", 0.0))
     params0, rec, step = _regime_program(
-        family_of, categorical(0.0), kind, regime, m, real, record, "exact", num_generations, traced
+        family_of, categorical(0.0), regime, m, real, record, "exact", traced
     )
     return Program(step, params0, rec, 4 * k, block, fields, ("absorbed",))
 
@@ -326,13 +328,11 @@ def _regression_build_cached(static_items, traced, num_chains, num_generations):
     params0, rec, step = _regime_program(
         family_of,
         static_family,
-        s["regime"],
         Regime(s["regime"]),
         t,
         real,
         regression_record(w),
         "points",
-        num_generations,
         traced,
     )
     return Program(step, params0, rec, t * (d + 1), None, ("test_error",))

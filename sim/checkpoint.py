@@ -37,7 +37,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import time
 import zipfile
 
@@ -102,7 +101,6 @@ class Checkpointer:
         self.every_s = float(every_s)
         self.fingerprint: dict | None = None
         self._last_save = time.monotonic()
-        self.restored_segments = 0
 
     # -- fingerprint -------------------------------------------------------------------------
 
@@ -214,10 +212,3 @@ class Checkpointer:
         self._write("progress.npz", arrays_fn(), {"chunk": chunk, "segments": segments})
         self._last_save = time.monotonic()
         return True
-
-    def saved_chunks(self) -> list[int]:
-        """Indices of the finished chunks on disk."""
-        if not os.path.isdir(self.directory):
-            return []
-        pat = re.compile(r"chunk-(\d{5})\.npz$")
-        return sorted(int(m.group(1)) for f in os.listdir(self.directory) if (m := pat.match(f)))

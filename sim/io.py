@@ -9,6 +9,7 @@ of one, even if the writer is killed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -16,21 +17,32 @@ import tempfile
 import time
 
 
-def atomic_write(path: str, data: bytes | str) -> None:
-    """Writes ``data`` to ``path`` via a temporary file, fsync and a rename."""
-    mode = "wb" if isinstance(data, bytes) else "w"
+@contextlib.contextmanager
+def atomic_path(path: str):
+    """Yields a temporary path beside ``path``; on success it replaces ``path`` by a rename.
+
+    For writers that want a file name (NetCDF, HDF5) rather than bytes; on an
+    error the temporary file is removed and ``path`` is left as it was.
+    """
     d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write(path: str, data: bytes | str) -> None:
+    """Writes ``data`` to ``path`` via a temporary file, fsync and a rename."""
+    with atomic_path(path) as tmp, open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
 
 
 def environment() -> dict:

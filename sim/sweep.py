@@ -53,7 +53,6 @@ import hashlib
 import itertools
 import json
 import os
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -65,6 +64,7 @@ import numpy as np
 
 from sim import parallel
 from sim.checkpoint import Checkpointer
+from sim.io import atomic_path
 
 STATISTICS = ("mean", "sem", "var", "var_se")
 
@@ -282,8 +282,11 @@ def sweep(
             if bar is not None:
                 bar.set_description(f"sweep {model.name} [program {gi + 1}/{len(groups)}]")
             dtype = jnp.result_type(jax.tree.leaves(prog.params0)[0])
+            encoders = [model.traced(p) for p in grp.points]
             theta = tuple(
-                np.asarray([model.traced(p)[n](p[n]) for p in grp.points], dtype)
+                np.asarray(
+                    [enc[n](p[n]) for enc, p in zip(encoders, grp.points, strict=True)], dtype
+                )
                 for n in grp.traced
             )
             keys = jnp.stack([point_key(root, p) for p in grp.points])
@@ -379,6 +382,11 @@ def _dataset(model, names, values, groups, results, g, manifest):
     shape = tuple(len(v) for v in values)
     first = next(iter(results.values()))
     gen = np.arange(g + 1)
+    theories = {  # once per point: {field: {statistic: curve}}
+        idx: model.theory(point, gen)
+        for grp in groups
+        for idx, point in zip(grp.indices, grp.points, strict=True)
+    }
     data_vars = {}
     for f, mom in first.moments.items():
         fshape = np.shape(mom.mean)[1:]
@@ -387,10 +395,9 @@ def _dataset(model, names, values, groups, results, g, manifest):
         theory = np.full_like(arr, np.nan)
         for idx, r in results.items():
             arr[idx] = _stat_array(r.moments[f])
-        for grp in groups:
-            for idx, point in zip(grp.indices, grp.points, strict=True):
-                for stat, curve in model.theory(point, gen).get(f, {}).items():
-                    theory[idx + (slice(None), STATISTICS.index(stat))] = curve
+        for idx, curves in theories.items():
+            for stat, curve in curves.get(f, {}).items():
+                theory[idx + (slice(None), STATISTICS.index(stat))] = curve
         dims = (*names, "generation", "statistic", *fdims)
         data_vars[f] = (dims, arr)
         if np.isfinite(theory).any():
@@ -431,18 +438,9 @@ def manifest(ds) -> dict:
 
 
 def save(ds, path: str) -> str:
-    """Writes ``ds`` to NetCDF-4 at ``path`` atomically (temporary file, then rename)."""
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".nc")
-    os.close(fd)
-    try:
+    """Writes ``ds`` to NetCDF-4 at ``path`` atomically (:func:`sim.io.atomic_path`)."""
+    with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
