@@ -45,22 +45,52 @@ def atomic_write(path: str, data: bytes | str) -> None:
         f.write(data)
 
 
+# The distributions whose versions a manifest records: the install and test
+# requirements of setup.cfg (by distribution name, as pip knows them).
+_DISTRIBUTIONS = (
+    "jax",
+    "jaxlib",
+    "numpy",
+    "scipy",
+    "chex",
+    "absl-py",
+    "matplotlib",
+    "tqdm",
+    "xarray",
+    "h5netcdf",
+    "h5py",
+    "mpmath",
+    "pytest",
+)
+
+
+def versions() -> dict:
+    """Python, ``sim`` and every installed dependency's version (missing ones left out)."""
+    from importlib import metadata
+
+    import sim
+
+    out = {"python": sys.version.split()[0], "sim": sim.__version__}
+    for name in _DISTRIBUTIONS:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def versions_line() -> str:
+    """One line, ``python 3.11.7, jax 0.10.2, ...``: what the README's test note quotes."""
+    return ", ".join(f"{k} {v}" for k, v in versions().items())
+
+
 def environment() -> dict:
     """Package versions, platform and devices, for a run's manifest."""
     import jax
 
-    import sim
-
-    versions = {"python": sys.version.split()[0], "sim": sim.__version__}
-    for mod in ("jax", "jaxlib", "numpy", "scipy", "matplotlib", "chex", "absl", "xarray"):
-        try:
-            m = __import__(mod)
-            versions[mod] = getattr(m, "__version__", "unknown")
-        except ImportError:
-            continue
     devices = jax.devices()
     return {
-        "versions": versions,
+        "versions": versions(),
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
@@ -71,3 +101,7 @@ def environment() -> dict:
         "x64": bool(jax.config.jax_enable_x64),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+if __name__ == "__main__":
+    print(versions_line())

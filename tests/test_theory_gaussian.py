@@ -21,6 +21,7 @@ import re  # noqa: E402
 import warnings  # noqa: E402
 
 import jax.numpy as jnp  # noqa: E402
+import mpmath as mp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import scipy.integrate as si  # noqa: E402
@@ -28,6 +29,7 @@ import scipy.optimize as so  # noqa: E402
 import scipy.stats as st  # noqa: E402
 from scipy import special as sc  # noqa: E402
 
+from tests.exact import U64, assert_within, closed_form_rtol, expm1_cond  # noqa: E402
 from theory import gaussian  # noqa: E402
 
 ESTIMATORS = ("mle", "unbiased")
@@ -48,8 +50,17 @@ def log_g_pdf(v, m, c):
     return np.exp(h * (v + np.log(c / 2)) - 0.5 * c * np.exp(v) - sc.gammaln(h))
 
 
-def expect_g_quad(fun, m, estimator):
-    """E[fun(G)], G = chi2_{m-1}/c, by adaptive quadrature in log space."""
+def expect_g_quad(fun, m, estimator, with_error=False):
+    """E[fun(G)], G = chi2_{m-1}/c, by adaptive quadrature in log space.
+
+    With ``with_error``, also returns a bound on the absolute error: quad's
+    own estimate plus the rounding of the integrand. ``log_g_pdf``'s exponent
+    sums terms of size up to ``S = max_v (|h (v + log(c/2))| + |c e^v / 2| +
+    lgamma(h))`` (about 6.5e3 at M = 1000), so the density carries a relative
+    error up to ``8 u S`` (four roundings of the exponent and the 1-ulp libm
+    calls, each at most ``u S``, with a factor 2 of margin): 6e-12 at
+    M = 1000, far above quad's 1e-14 estimate, and the cause of issue 16.
+    """
     c = divisor(m, estimator)
     nu = m - 1
     br = np.log(
@@ -61,19 +72,25 @@ def expect_g_quad(fun, m, estimator):
         )
         / c
     )
-    total = 0.0
+    total, quad_err = 0.0, 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for a, b in zip(br[:-1], br[1:], strict=True):
-            total += si.quad(
+            val, err = si.quad(
                 lambda v: fun(np.exp(v)) * log_g_pdf(v, m, c),
                 a,
                 b,
                 epsabs=0,
                 epsrel=1e-13,
                 limit=200,
-            )[0]
-    return total
+            )[:2]
+            total += val
+            quad_err += err
+    if not with_error:
+        return total
+    h = (m - 1) / 2
+    scale = np.max(np.abs(h * (br + np.log(c / 2)))) + 0.5 * c * np.exp(br[-1]) + sc.gammaln(h)
+    return total, quad_err + 8 * U64 * scale * abs(total)
 
 
 def gauss_legendre_g(m, estimator, per=64):
@@ -226,18 +243,59 @@ def test_expected_std_large_sample_size_is_stable():
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_cv2_against_chi2_moments(estimator):
+    """CV^2 of sigma_n^2 and of sigma_n against independent references.
+
+    sigma_n: (1) against c4(M)^{-2n} - 1 at 40 digits (mpmath), to the closed
+    form's own rounding error: ``std_cv2 = expm1(-2 n log c4)``, and ``log c4``
+    is a difference of lgammas of size S (below M = 21; the asymptotic series
+    above, condition 1), so the bound is ``ULPS u (S / |log c4|) cond(expm1)``.
+    (2) against E[G]/E[sqrt G]^2 by quadrature (the derivation), to the
+    quadrature's derived error bound carried through the ratio and through
+    R^n - 1, whose cancellation amplifies it by n R^n / (R^n - 1) (2e3 at
+    M = 1000, n = 1).
+    """
     n = np.array([0, 1, 3, 20])
+    mp.mp.dps = 40
     for k in M_GRID:
         dist = st.chi2(k - 1)
         ratio_var = dist.moment(2) / dist.mean() ** 2  # E[G^2]/E[G]^2, divisor cancels
         np.testing.assert_allclose(
             gaussian.variance_cv2(n, k), ratio_var**n - 1, rtol=1e-11, atol=1e-15
         )
-        ratio_std = (
-            expect_g_quad(lambda g: g, k, estimator) / expect_g_quad(np.sqrt, k, estimator) ** 2
+        actual = np.asarray(gaussian.std_cv2(n, k, estimator))
+        h = mp.mpf(k - 1) / 2
+        log_c4 = mp.loggamma(h + mp.mpf(1) / 2) - mp.loggamma(h) - mp.log(h) / 2
+        exact = np.array([float(mp.expm1(-2 * int(t) * log_c4)) for t in n])
+        hf = (k - 1) / 2
+        lc4 = float(log_c4)
+        size = (
+            1.0
+            if hf >= 10
+            else (abs(sc.gammaln(hf + 0.5)) + abs(sc.gammaln(hf)) + abs(0.5 * np.log(hf)))
+            / abs(lc4)
         )
-        np.testing.assert_allclose(
-            gaussian.std_cv2(n, k, estimator), ratio_std**n - 1, rtol=1e-9, atol=1e-15
+        cond = size * expm1_cond(-2 * n * lc4)
+        assert_within(
+            actual,
+            exact,
+            closed_form_rtol(cond) * np.abs(exact) + U64 * np.abs(exact),
+            f"std_cv2 M={k} vs mpmath",
+        )
+        # the bound is tight enough to reject the neighbouring sample size
+        wrong = np.asarray(gaussian.std_cv2(n[1:], k + 1, estimator))
+        bound = closed_form_rtol(cond[1:]) * np.abs(exact[1:])
+        assert np.all(np.abs(wrong - exact[1:]) > bound), f"M={k}: M+1 not rejected"
+        a, da = expect_g_quad(lambda g: g, k, estimator, with_error=True)
+        b, db = expect_g_quad(np.sqrt, k, estimator, with_error=True)
+        ratio = a / b**2
+        ratio_rel = da / a + 2 * db / b + 3 * U64
+        ref = ratio**n - 1
+        ref_err = n * ratio**n * ratio_rel * (1 + 1e-6)  # first order; the 1e-6 covers the rest
+        assert_within(
+            actual,
+            ref,
+            ref_err + closed_form_rtol(cond) * np.abs(ref),
+            f"std_cv2 M={k} vs quadrature",
         )
 
 
