@@ -96,7 +96,7 @@ def compare(a: str, b: str) -> list[str]:
         rb = _read_csv(os.path.join(b, name, "summary.csv"))
         if len(ra) != len(rb):
             problems.append(f"{name}/summary.csv: {len(ra)} rows vs {len(rb)}")
-        for i, (x, y) in enumerate(zip(ra, rb)):
+        for i, (x, y) in enumerate(zip(ra, rb, strict=False)):
             for col in sorted(set(x) | set(y)):
                 if col in TIMING_COLUMNS:
                     continue
