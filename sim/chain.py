@@ -27,6 +27,55 @@ Step = Callable[[Any, Any], Any]
 Record = Callable[[Any], Any]
 
 
+PRNG_IMPLS = ("philox4x32", "threefry2x32")
+# Seeds are 32-bit: jax.random.key(seed) keeps the low 32 bits of larger
+# seeds, so 0 and 2**32 would give the same numbers under different labels.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """``seed`` as a Python int in ``[0, 2**32 - 1]`` (the one seed rule everywhere).
+
+    Bools, non-integral numbers, negative seeds and seeds of 2**32 or more are
+    refused with a message naming the value: a larger seed would alias a
+    smaller one (JAX keeps its low 32 bits).
+    """
+    ok = not isinstance(seed, bool)
+    try:
+        ok = ok and float(seed).is_integer()
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or not 0 <= int(seed) <= MAX_SEED:
+        raise ValueError(f"{name}={seed!r} must be an integer in [0, 2**32 - 1]")
+    return int(seed)
+
+
+def root_key(seed, prng_impl: str = "philox4x32"):
+    """The root key of a run: ``jax.random.key(seed, impl=prng_impl)``, both checked."""
+    if prng_impl not in PRNG_IMPLS:
+        raise ValueError(f"prng_impl={prng_impl!r} is not one of {PRNG_IMPLS}")
+    return jax.random.key(check_seed(seed), impl=prng_impl)
+
+
+def check_key(key, name: str = "key"):
+    """A typed scalar PRNG key, from a typed key or a legacy ``jax.random.PRNGKey``.
+
+    Legacy keys (uint32 arrays of shape (2,), threefry2x32's layout) are
+    wrapped with :func:`jax.random.wrap_key_data`, which keeps their random
+    bits; anything else (an int seed, a batch of keys) is refused by name.
+    """
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(f"{name} must be one key (shape ()); got shape {key.shape}")
+        return key
+    if isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.shape == (2,):
+        return jax.random.wrap_key_data(key, impl="threefry2x32")
+    raise ValueError(
+        f"{name}={key!r} is not a PRNG key; make one with sim.chain.root_key(seed) "
+        "or jax.random.key(seed)"
+    )
+
+
 def chain_key(root, chain_index):
     """The key of chain ``chain_index`` (an int or int32 scalar)."""
     return jax.random.fold_in(root, chain_index)
