@@ -52,3 +52,22 @@ def assert_within(actual, desired, bound, what: str):
             f"{what}: |error| up to {err.max():.3e} exceeds its derived bound "
             f"(worst error/bound = {ratio:.2f});\nactual={actual}\ndesired={desired}\nbound={bound}"
         )
+
+
+def assert_outside(wrong, desired, bound, what: str):
+    """A deliberately wrong value is rejected: ``|wrong - desired| > bound`` elementwise.
+
+    Shows that a derived tolerance keeps its power: e.g. the closed form at
+    the neighbouring sample size, or with the other estimator, falls outside.
+    """
+    wrong, desired, bound = (np.asarray(v, np.float64) for v in (wrong, desired, bound))
+    err = np.abs(wrong - desired)
+    assert np.all(err > bound), (
+        f"{what}: wrong formula not rejected (|error|/bound down to "
+        f"{np.min(err / np.where(bound > 0, bound, 1e-300)):.2f})"
+    )
+
+
+def mp_rounding(value_mp):
+    """Absolute error of rounding an mpmath value (computed at >= 30 digits) to float64."""
+    return U64 * abs(float(value_mp))

@@ -29,7 +29,13 @@ import scipy.optimize as so  # noqa: E402
 import scipy.stats as st  # noqa: E402
 from scipy import special as sc  # noqa: E402
 
-from tests.exact import U64, assert_within, closed_form_rtol, expm1_cond  # noqa: E402
+from tests.exact import (  # noqa: E402
+    U64,
+    assert_outside,
+    assert_within,
+    closed_form_rtol,
+    expm1_cond,
+)
 from theory import gaussian  # noqa: E402
 
 ESTIMATORS = ("mle", "unbiased")
@@ -37,6 +43,44 @@ ESTIMATORS = ("mle", "unbiased")
 
 def divisor(m, estimator):
     return m if estimator == "mle" else m - 1
+
+
+def mp_log_c4(m):
+    """log c4(M) = lgamma(h + 1/2) - lgamma(h) - log(h)/2, h = (M-1)/2, at mpmath's precision."""
+    h = mp.mpf(m - 1) / 2
+    return mp.loggamma(h + mp.mpf(1) / 2) - mp.loggamma(h) - mp.log(h) / 2
+
+
+def log_c4_size(m):
+    """Size S of the terms theory sums for log c4(M): ``|error| <= ULPS u S``.
+
+    Below h = 10 the module takes the difference of lgammas (S = the sum of
+    their sizes, up to 25x |log c4|); above, an asymptotic series with no
+    cancellation (S = |log c4|). lgamma is accurate in absolute, not
+    relative, terms near its zeros at 1 and 2 (XLA's errs by 2u at 1.5,
+    where lgamma = -0.12), so each lgamma counts at least 1.
+    """
+    h = (m - 1) / 2
+    if h >= 10:
+        return abs(float(mp_log_c4(m)))
+    return max(1, abs(sc.gammaln(h + 0.5))) + max(1, abs(sc.gammaln(h))) + abs(0.5 * np.log(h))
+
+
+def drift_size(m, estimator):
+    """Size S of the terms theory sums for the drift psi(h) + log(2/c): ``|error| <= ULPS u S``.
+
+    It evaluates [psi(h) - log h] + log r; below h = 10 the bracket is
+    digamma(h) - log(h) (S = |psi| + |log h|), above an asymptotic series.
+    The two parts have the same sign (both negative), so they add no
+    cancellation of their own.
+    """
+    h = (m - 1) / 2
+    log_r = np.log1p(-1 / m) if estimator == "mle" else 0.0
+    # digamma, like lgamma, is accurate in absolute terms near its zero (1.46)
+    bracket = (
+        abs(sc.digamma(h) - np.log(h)) if h >= 10 else max(1, abs(sc.digamma(h))) + abs(np.log(h))
+    )
+    return bracket + abs(log_r)
 
 
 # ---------------------------------------------------------------------------
@@ -60,6 +104,9 @@ def expect_g_quad(fun, m, estimator, with_error=False):
     error up to ``8 u S`` (four roundings of the exponent and the 1-ulp libm
     calls, each at most ``u S``, with a factor 2 of margin): 6e-12 at
     M = 1000, far above quad's 1e-14 estimate, and the cause of issue 16.
+    That relative error is pointwise, so the absolute bound is ``8 u S
+    E[|fun(G)|]`` (a second quadrature of ``|fun|``): for a sign-changing
+    integrand such as ``log g`` it can be far above ``8 u S |E[fun(G)]|``.
     """
     c = divisor(m, estimator)
     nu = m - 1
@@ -72,25 +119,31 @@ def expect_g_quad(fun, m, estimator, with_error=False):
         )
         / c
     )
-    total, quad_err = 0.0, 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for a, b in zip(br[:-1], br[1:], strict=True):
-            val, err = si.quad(
-                lambda v: fun(np.exp(v)) * log_g_pdf(v, m, c),
-                a,
-                b,
-                epsabs=0,
-                epsrel=1e-13,
-                limit=200,
-            )[:2]
-            total += val
-            quad_err += err
+
+    def integrate(f):
+        total, quad_err = 0.0, 0.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for a, b in zip(br[:-1], br[1:], strict=True):
+                val, err = si.quad(
+                    lambda v: f(np.exp(v)) * log_g_pdf(v, m, c),
+                    a,
+                    b,
+                    epsabs=0,
+                    epsrel=1e-13,
+                    limit=200,
+                )[:2]
+                total += val
+                quad_err += err
+        return total, quad_err
+
+    total, quad_err = integrate(fun)
     if not with_error:
         return total
     h = (m - 1) / 2
     scale = np.max(np.abs(h * (br + np.log(c / 2)))) + 0.5 * c * np.exp(br[-1]) + sc.gammaln(h)
-    return total, quad_err + 8 * U64 * scale * abs(total)
+    mean_abs = integrate(lambda g: np.abs(fun(g)))[0]
+    return total, quad_err + 8 * U64 * scale * mean_abs
 
 
 def gauss_legendre_g(m, estimator, per=64):
@@ -214,31 +267,67 @@ def test_expected_variance_against_chi2_moments(estimator):
     got = gaussian.expected_variance(n, m, estimator, sigma0)
     np.testing.assert_allclose(got, want, rtol=1e-13)
     for k in M_GRID:  # n = 1 by quadrature of y / c against the chi2 density
-        quad = expect_g_quad(lambda g: g, k, estimator)
-        np.testing.assert_allclose(gaussian.expected_variance(1, k, estimator), quad, rtol=1e-10)
+        quad, dq = expect_g_quad(lambda g: g, k, estimator, with_error=True)
+        bound = dq + closed_form_rtol() * quad  # sigma0^2 r^n: a few roundings
+        assert_within(gaussian.expected_variance(1, k, estimator), quad, bound, f"M={k} quad")
+        other = "unbiased" if estimator == "mle" else "mle"  # off by 1/M
+        assert_outside(gaussian.expected_variance(1, k, other), quad, bound, f"M={k} {other}")
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_expected_std_against_quadrature(estimator):
+    """E[sigma_n] = sigma0 a^n, a = E[sqrt G], against quadrature.
+
+    The reference's relative error is n times the quadrature's (up to 4e-11
+    at M = 1000, n = 7: the old rtol=1e-10 had a margin of 2.5x); the closed
+    form exp(n (log c4 + log(r)/2)) errs by ULPS u n (S + |log r|) relative,
+    S = log_c4_size(M).
+    """
+    n = np.array([0, 1, 2, 7])
     for k in M_GRID:
-        mean_sqrt_g = expect_g_quad(np.sqrt, k, estimator)
-        n = np.array([0, 1, 2, 7])
+        mean_sqrt_g, dq = expect_g_quad(np.sqrt, k, estimator, with_error=True)
+        want = 1.5 * mean_sqrt_g**n
+        log_r = np.log1p(-1 / k) if estimator == "mle" else 0.0
+        cond = 1 + n * (log_c4_size(k) + abs(log_r))
+        bound = (n * dq / mean_sqrt_g * (1 + 1e-6) + closed_form_rtol(cond)) * want
         got = gaussian.expected_std(n, k, estimator, 1.5)
-        np.testing.assert_allclose(got, 1.5 * mean_sqrt_g**n, rtol=1e-10)
+        assert_within(got, want, bound, f"M={k}")
+        wrong = gaussian.expected_std(n[1:], k + 1, estimator, 1.5)  # off by ~n / (4 M^2)
+        assert_outside(wrong, want[1:], bound[1:], f"M={k}: M+1")
 
 
 def test_expected_std_large_sample_size_is_stable():
-    # c4(M) = 1 - 1/(4M) - 7/(32M^2) - 19/(128M^3) + O(M^-4) (coefficient ~0.05).
+    """1 - c4(M) ~ 1/(4M) and c4(M)^M ~ exp(-1/4) for large M, against mpmath (40 digits).
+
+    The old reference, the series 1/(4M) + 7/(32M^2) + 19/(128M^3), was
+    truncated at a relative 2e-13 (M = 1e4), and c4^M from it at 5e-14
+    (measured; 1/20 of the old rtol=1e-12). 1 - c4 read back from a float64
+    c4 near 1 carries c4's absolute error (exp: 1 ulp, 2u, plus the rounding,
+    u, plus the argument's ULPS u |log c4|) divided by 1 - c4: 4.4e-10 at
+    M = 1e6 even when c4 is correctly rounded, half the old rtol=1e-9. The
+    tolerance below is that bound; a lgamma difference (error u lgamma(M/2)
+    = 3e-3 relative at M = 1e6) or a wrong 1/M^2 coefficient (1e-4 at
+    M = 1e4) is far outside it.
+    """
     m = np.array([1e4, 1e5, 1e6])
-    series = 1 / (4 * m) + 7 / (32 * m**2) + 19 / (128 * m**3)
-    one_minus_c4 = -np.expm1(np.log(gaussian.expected_std(1, m, "unbiased")))
-    np.testing.assert_allclose(one_minus_c4, series, rtol=1e-9)
+    with mp.workdps(40):
+        log_c4 = [mp_log_c4(mp.mpf(int(k))) for k in m]
+        exact = np.array([float(-mp.expm1(v)) for v in log_c4])
+        want = np.array([float(mp.exp(int(k) * v)) for k, v in zip(m, log_c4, strict=True)])
+    c4 = np.asarray(gaussian.expected_std(1, m, "unbiased"))
+    one_minus_c4 = -np.expm1(np.log(c4))
+    c4_abs = (3 * U64 + closed_form_rtol(np.abs(np.log(c4)))) * c4
+    bound = c4_abs / (1 - c4) * (1 + 1e-6) * exact + 3 * U64 * exact  # + log, expm1, rounding
+    assert_within(one_minus_c4, exact, bound, "1 - c4")
+    assert_outside(1 / (4 * m) + 7 / (16 * m**2), exact, bound, "wrong 1/M^2 coefficient")
     # After n = M fits E[sigma_n] = c4^M ~ exp(-1/4): exact enough in float32 too.
-    want = np.exp(m * np.log1p(-series))
     got32 = gaussian.expected_std(jnp.float32(1e5), jnp.float32(1e5), "unbiased")
     assert got32.dtype == jnp.float32
     np.testing.assert_allclose(float(got32), want[1], rtol=2e-6)
-    np.testing.assert_allclose(gaussian.expected_std(m, m, "unbiased"), want, rtol=1e-12)
+    # exp(M log c4): the argument (~ -1/4) errs by ULPS u M |log c4|.
+    bound = (closed_form_rtol(1 + m * np.abs(np.log(c4))) + U64) * want
+    assert_within(gaussian.expected_std(m, m, "unbiased"), want, bound, "c4^M")
+    assert_outside(gaussian.expected_std(m, m + 1, "unbiased"), want, bound, "c4(M+1)^M")
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
@@ -257,24 +346,19 @@ def test_cv2_against_chi2_moments(estimator):
     n = np.array([0, 1, 3, 20])
     mp.mp.dps = 40
     for k in M_GRID:
-        dist = st.chi2(k - 1)
-        ratio_var = dist.moment(2) / dist.mean() ** 2  # E[G^2]/E[G]^2, divisor cancels
-        np.testing.assert_allclose(
-            gaussian.variance_cv2(n, k), ratio_var**n - 1, rtol=1e-11, atol=1e-15
-        )
+        # R^n - 1 in float64 amplifies the rounding of R = 1 + 2/nu by
+        # n R^n / (R^n - 1) (500 at M = 1000): mpmath instead, to the closed
+        # form's bound expm1(n log1p(2/nu)) (cond 1 + expm1_cond).
+        y = [n_ * mp.log1p(mp.mpf(2) / (k - 1)) for n_ in n]
+        cv2_exact = np.array([float(mp.expm1(v)) for v in y])
+        cv2_bound = closed_form_rtol(1 + expm1_cond(np.array([float(v) for v in y]))) * cv2_exact
+        assert_within(gaussian.variance_cv2(n, k), cv2_exact, cv2_bound, f"variance_cv2 M={k}")
+        assert_outside(gaussian.variance_cv2(n[1:], k + 1), cv2_exact[1:], cv2_bound[1:], "M+1")
         actual = np.asarray(gaussian.std_cv2(n, k, estimator))
-        h = mp.mpf(k - 1) / 2
-        log_c4 = mp.loggamma(h + mp.mpf(1) / 2) - mp.loggamma(h) - mp.log(h) / 2
+        log_c4 = mp_log_c4(k)
         exact = np.array([float(mp.expm1(-2 * int(t) * log_c4)) for t in n])
-        hf = (k - 1) / 2
         lc4 = float(log_c4)
-        size = (
-            1.0
-            if hf >= 10
-            else (abs(sc.gammaln(hf + 0.5)) + abs(sc.gammaln(hf)) + abs(0.5 * np.log(hf)))
-            / abs(lc4)
-        )
-        cond = size * expm1_cond(-2 * n * lc4)
+        cond = log_c4_size(k) / abs(lc4) * expm1_cond(-2 * n * lc4)
         assert_within(
             actual,
             exact,
@@ -301,28 +385,46 @@ def test_cv2_against_chi2_moments(estimator):
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_log_variance_moments(estimator):
+    """E and Var of log sigma_n^2: against mpmath (40 digits) and quadrature.
+
+    The old float64 reference psi(h) + log(2/c) cancels terms of size 6.2 to
+    -1e-3 at M = 1000 (a relative 6e3 u, times n = 50): it erred by 1.1e-13
+    against rtol = atol = 1e-13. Now: mpmath, to the closed form's bound
+    ULPS u (|log sigma0^2| + n S), S = drift_size(M). Quadrature of log g, a
+    sign-changing integrand, errs by 8 u S E|log G| absolute (2.6e-13 at
+    M = 1000 against the old atol=1e-12, margin 8x): derived bound instead.
+    The variance: n psi'(h) from scipy, both sides a few ulps with
+    condition 1 (rtol 1e-13 is 900 u).
+    """
     n = np.array([0, 1, 2, 50])
-    for k in M_GRID:
-        c = divisor(k, estimator)
-        drift = sc.digamma((k - 1) / 2) + np.log(2 / c)
-        np.testing.assert_allclose(
-            gaussian.log_variance_mean(n, k, estimator, 3.0),
-            np.log(9.0) + n * drift,
-            rtol=1e-13,
-            atol=1e-13,
-        )
-        np.testing.assert_allclose(
-            gaussian.log_variance_var(n, k), n * sc.polygamma(1, (k - 1) / 2), rtol=1e-13
-        )
-        mean1 = expect_g_quad(np.log, k, estimator)
-        var1 = expect_g_quad(lambda g, mu=mean1: (np.log(g) - mu) ** 2, k, estimator)
-        np.testing.assert_allclose(
-            gaussian.log_variance_mean(1, k, estimator), mean1, rtol=1e-9, atol=1e-12
-        )
-        np.testing.assert_allclose(
-            gaussian.log_variance_mean(2, k, estimator), 2 * mean1, rtol=1e-9, atol=1e-12
-        )
-        np.testing.assert_allclose(gaussian.log_variance_var(1, k), var1, rtol=1e-9)
+    with mp.workdps(40):
+        for k in M_GRID:
+            c = divisor(k, estimator)
+            h = mp.mpf(k - 1) / 2
+            drift = mp.digamma(h) + mp.log(mp.mpf(2) / c)
+            want = np.array([float(mp.log(9) + int(t) * drift) for t in n])
+            size = drift_size(k, estimator)
+            bound = closed_form_rtol(np.log(9.0) + n * size) + U64 * np.abs(want)
+            assert_within(gaussian.log_variance_mean(n, k, estimator, 3.0), want, bound, f"M={k}")
+            wrong = gaussian.log_variance_mean(n[1:], k + 1, estimator, 3.0)  # drift off 1/M^2
+            assert_outside(wrong, want[1:], bound[1:], f"M={k}: M+1")
+            np.testing.assert_allclose(
+                gaussian.log_variance_var(n, k), n * sc.polygamma(1, (k - 1) / 2), rtol=1e-13
+            )
+            mean1, dm = expect_g_quad(np.log, k, estimator, with_error=True)
+            var1, dv = expect_g_quad(
+                lambda g, mu=mean1: (np.log(g) - mu) ** 2, k, estimator, with_error=True
+            )
+            cf = closed_form_rtol(size)
+            assert_within(gaussian.log_variance_mean(1, k, estimator), mean1, dm + cf, "n=1 quad")
+            assert_within(
+                gaussian.log_variance_mean(2, k, estimator), 2 * mean1, 2 * (dm + cf), "n=2 quad"
+            )
+            assert_outside(gaussian.log_variance_mean(1, k + 1, estimator), mean1, dm + cf, "M+1")
+            # var1 uses the quadrature mean: its error enters at second order only.
+            dv += dm**2 + closed_form_rtol() * var1
+            assert_within(gaussian.log_variance_var(1, k), var1, dv, "var quad")
+            assert_outside(gaussian.log_variance_var(1, k + 1), var1, dv, "var M+1")
 
 
 def brute_mean_variance(n, m, estimator, sigma0):
@@ -344,27 +446,83 @@ def test_mean_variance_against_recursion(estimator):
         )
 
 
+def w2_closed_form_rtol(n, m, estimator):
+    """Relative rounding bound of theory's E[W2^2] = var_mu + bias^2 + var_sigma.
+
+    The three terms are non-negative (condition 1 for the sum), each an expm1
+    of an argument y with absolute error ULPS u Y (Y: the size of the terms
+    summed into y), so relative error ULPS u (1 + expm1_cond(y) Y / |y|):
+    bias = expm1(n (log c4 + log(r)/2)) enters squared, var_sigma =
+    r^n (-expm1(2 n log c4)), var_mu = -expm1(n log r) (MLE) or n / M.
+    """
+    n = np.asarray(n, np.float64)
+    log_r = np.log1p(-1 / m) if estimator == "mle" else 0.0
+    lc4, s_c4 = float(mp_log_c4(m)), log_c4_size(m)
+
+    def expm1_rel(y, size):
+        safe = np.where(y == 0, 1.0, y)
+        return np.where(y == 0, 1.0, 1 + expm1_cond(y) * size / np.abs(safe))
+
+    y_b = n * (lc4 + 0.5 * log_r)
+    bias2 = np.expm1(y_b) ** 2
+    rel_b = 2 * expm1_rel(y_b, n * (s_c4 + abs(log_r)))
+    var_s = -np.exp(n * log_r) * np.expm1(2 * n * lc4)
+    rel_s = 1 + n * abs(log_r) + expm1_rel(2 * n * lc4, 2 * n * s_c4)
+    if estimator == "mle":
+        var_mu, rel_mu = -np.expm1(n * log_r), expm1_rel(n * log_r, n * abs(log_r))
+    else:
+        var_mu, rel_mu = n / m, 1.0
+    total = var_mu + bias2 + var_s
+    total = np.where(total == 0, 1.0, total)
+    return closed_form_rtol((var_mu * rel_mu + bias2 * rel_b + var_s * rel_s) / total + 1)
+
+
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_expected_w2_squared(estimator):
+    """E[W2^2] against mpmath (40 digits) and, at n = 1, the defining integral.
+
+    The old reference Var(mu_n) + sigma0^2 (E[G]^n - 2 E[sqrt G]^n + 1) from
+    float64 quadrature cancels terms of size 1 to ~1/M: it erred by 3.2e-10
+    against rtol=1e-9 (M = 1000). Now the same expression in mpmath (the
+    recursion for Var(mu_n), E[sqrt G] = sqrt(2/c) Gamma(h+1/2)/Gamma(h)),
+    to the closed form's rounding bound (w2_closed_form_rtol); and n = 1 as
+    sigma0^2/M + E[(sigma0 sqrt G - sigma0)^2] by quadrature (positive
+    integrand), to its derived bound plus the integrand's rounding
+    (sqrt(g) - 1 errs by 2u sqrt(g) absolute).
+    """
     sigma0 = 1.3
     ns = np.array([0, 1, 2, 10, 100])
-    for k in (2, 10, 1000):
-        eg = expect_g_quad(lambda g: g, k, estimator)
-        esq = expect_g_quad(np.sqrt, k, estimator)
-        want = [
-            brute_mean_variance(n, k, estimator, sigma0) + sigma0**2 * (eg**n - 2 * esq**n + 1)
-            for n in ns
-        ]
-        np.testing.assert_allclose(
-            gaussian.expected_w2_squared(ns, k, estimator, sigma0), want, rtol=1e-9, atol=1e-15
-        )
-        # n = 1 directly: E[(mu_1 - mu_0)^2] + E[(sigma_1 - sigma_0)^2].
-        direct = sigma0**2 / k + expect_g_quad(
-            lambda g: (sigma0 * np.sqrt(g) - sigma0) ** 2, k, estimator
-        )
-        np.testing.assert_allclose(
-            gaussian.expected_w2_squared(1, k, estimator, sigma0), direct, rtol=1e-9
-        )
+    with mp.workdps(40):
+        s2 = mp.mpf(sigma0) ** 2
+        for k in (2, 10, 1000):
+            c, h = divisor(k, estimator), mp.mpf(k - 1) / 2
+            r = mp.mpf(k - 1) / c
+            a = mp.sqrt(mp.mpf(2) / c) * mp.exp(mp.loggamma(h + mp.mpf(1) / 2) - mp.loggamma(h))
+            want = []
+            for n in ns:
+                v, es2 = mp.mpf(0), s2
+                for _ in range(n):
+                    v, es2 = v + es2 / k, es2 * r
+                want.append(float(v + s2 * (r**n - 2 * a**n + 1)))
+            want = np.array(want)
+            bound = (w2_closed_form_rtol(ns, k, estimator) + U64) * want
+            assert_within(gaussian.expected_w2_squared(ns, k, estimator, sigma0), want, bound, "mp")
+            # (not n = 100: MLE has converged to 2 sigma0^2 for every M)
+            wrong = gaussian.expected_w2_squared(ns[1:4], k + 1, estimator, sigma0)
+            assert_outside(wrong, want[1:4], bound[1:4], f"M={k}: M+1")
+            # n = 1 directly: E[(mu_1 - mu_0)^2] + E[(sigma_1 - sigma_0)^2].
+            quad, dq = expect_g_quad(
+                lambda g: (sigma0 * np.sqrt(g) - sigma0) ** 2, k, estimator, with_error=True
+            )
+            dq += expect_g_quad(
+                lambda g: 3 * U64 * sigma0**2 * np.sqrt(g) * np.abs(np.sqrt(g) - 1), k, estimator
+            )
+            direct = sigma0**2 / k + quad
+            bound = dq + (w2_closed_form_rtol(1, k, estimator) + U64) * direct
+            assert_within(gaussian.expected_w2_squared(1, k, estimator, sigma0), direct, bound, "q")
+            assert_outside(
+                gaussian.expected_w2_squared(1, k + 1, estimator, sigma0), direct, bound, "q"
+            )
     # Shumailov et al.: unbiased diverges linearly, MLE tends to 2 sigma0^2.
     big = gaussian.expected_w2_squared(np.array([10**4, 2 * 10**4]), 10, estimator, sigma0)
     if estimator == "unbiased":
