@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from sim import random as sr
-from tests.stats import FALSE_FAILURE_RATE
+from tests.stats import FALSE_FAILURE_RATE, assert_agree, assert_rejects
 
 
 def key(seed=0):
@@ -138,7 +138,10 @@ def test_binomial_edge_cases_are_exact(dtype):
     np.testing.assert_array_equal(x[:, :9], np.broadcast_to(want, (256, 9)))
     assert set(np.unique(x[:, 9])) <= {0.0, 1.0, 2.0, 3.0}
     assert np.all((x[:, 10] >= 0) & (x[:, 10] <= 200) & (x[:, 10] == np.round(x[:, 10])))
-    assert abs(x[:, 10].mean() - 100) < 6 * np.sqrt(50 / 256)
+    # mean of 256 iid Bin(200, 1/2) draws: SE sqrt(200 q (1 - q) / 256)
+    se = np.sqrt(200 * 0.25 / 256)
+    assert_agree(x[:, 10].mean(), se, 100.0, "mean of Bin(200, 1/2)")
+    assert_rejects(x[:, 10].mean(), se, 200 * 0.48, "mean of Bin(200, 1/2) vs q = 0.48")
     assert np.isnan(x[:, 11:]).all()
     if dtype == jnp.float32:
         assert float(sr.binomial(key(3), jnp.asarray(5.0, dtype), jnp.asarray(1.0, dtype))) == 5.0

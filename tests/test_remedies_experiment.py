@@ -15,6 +15,7 @@ import pytest
 from experiments import remedies_report
 from experiments.remedies_report import StudyConfig, validate
 from tests.devices import run_module
+from tests.stats import assert_agree, assert_rejects
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = ("regimes_gaussian", "regimes_categorical", "phase_diagram", "schedule_w2", "verifier")
@@ -128,10 +129,12 @@ def test_first_filter_acceptance_is_the_normal_integral():
     m, k, n = 5, 1.5, 200_000
     s2 = rng.chisquare(m - 1, n) / m  # the MLE of fit 1
     vals = np.frompyfunc(erf, 1, 1)(k / np.sqrt(2.0 * (s2 + 1.0 / m))).astype(float)
-    z = (remedies_report.first_filter_acceptance(m, "mle", k) - vals.mean()) / (
-        vals.std() / np.sqrt(n)
-    )
-    assert abs(z) < 5
+    se = vals.std() / np.sqrt(n)
+    what = "first_filter_acceptance vs Monte Carlo"
+    assert_agree(vals.mean(), se, remedies_report.first_filter_acceptance(m, "mle", k), what)
+    # the same z-test rejects the other estimator's acceptance (sigma_1 wider by M/(M-1))
+    wrong = remedies_report.first_filter_acceptance(m, "unbiased", k)
+    assert_rejects(vals.mean(), se, wrong, what)
 
 
 def test_check_fails_when_theory_is_wrong(monkeypatch):

@@ -504,9 +504,14 @@ def test_power_schedule():
     np.testing.assert_array_equal(mixing.power_schedule(5, 10, 2), [10, 40, 90, 160, 250])
     np.testing.assert_array_equal(mixing.power_schedule(4, 2.5, 1), [3, 5, 8, 10])
     np.testing.assert_array_equal(mixing.power_schedule(3, 7, 0), [7, 7, 7])
-    # 1.1 * 50 is 55.00000000000001 in floating point: must not round up to 56
-    assert 1.1 * 50 > 55
-    assert float(mixing.power_schedule(50, 1.1, 1.0)[49]) == 55.0
+    # ceil(1.1 t) for t = 1..50 against exact rationals: the float product
+    # lies above the integer for some t (1.1 * 50 = 55.00000000000001), where
+    # a plain ceil would round up; the schedule must not.
+    t = np.arange(1, 51)
+    exact = [math.ceil(F("1.1") * int(i)) for i in t]
+    hazards = [i for i in t if (F("1.1") * int(i)).denominator == 1 and F(1.1 * i) > F("1.1") * i]
+    assert 50 in hazards  # the case exercises the rounding: a plain ceil fails it
+    np.testing.assert_array_equal(mixing.power_schedule(50, 1.1, 1.0), exact)
     assert mixing.power_schedule(0, 2, 1).shape == (0,)
     assert mixing.power_schedule(3, np.array([2.0, 3.0]), 1.0).shape == (2, 3)
 
