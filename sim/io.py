@@ -1,10 +1,13 @@
 """Files and provenance: atomic writes and the environment of a run.
 
-Every file the project writes (tables, arrays, checkpoints, datasets) goes
-through :func:`atomic_write`: the bytes land in a temporary file in the same
-directory, are flushed to disk, and replace the target by one rename, so a
-reader (or a resumed run) sees either the old file or the new one, never half
-of one, even if the writer is killed.
+Every file the project writes (tables, arrays, figures, checkpoints,
+datasets) goes through :func:`atomic_path` (or :func:`atomic_write`, its
+bytes form): the bytes land in a temporary file in the same directory, are
+flushed to disk, and replace the target by one rename, so a reader (or a
+resumed run) sees either the old file or the new one, never half of one, even
+if the writer is killed. The file gets the mode a plain ``open(path, "w")``
+would give a new file: 0666 less the process's umask (0644 under umask 022),
+not ``mkstemp``'s private 0600.
 """
 
 from __future__ import annotations
@@ -15,6 +18,20 @@ import platform
 import sys
 import tempfile
 import time
+
+
+def _umask() -> int:
+    """The process's umask (read from /proc where it can be, without changing it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no way to read it without setting it elsewhere
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -29,6 +46,7 @@ def atomic_path(path: str):
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=os.path.splitext(path)[1])
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
