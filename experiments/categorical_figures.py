@@ -1,10 +1,14 @@
-"""Figures of the categorical-chain study: simulation (solid) against theory (dashed)."""
+"""Figures of the categorical-chain study: simulation (solid) against theory (dashed).
+
+Each function takes a finished study (its runs' results and theory curves) and
+an output directory; nothing here imports the study's module.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from experiments import categorical_report, common
+from experiments import common
 
 
 def _band(ax, g, mo, color, label, index=None):
@@ -29,10 +33,9 @@ def plot_survival(study, output_dir):
         1, 1, f"survival of categories by initial rank ({run.vocabulary.name})"
     )
     ax = axes[0, 0]
-    lows = (0, *run.bucket_edges[:-1])
-    for b, (lo, hi) in enumerate(zip(lows, run.bucket_edges, strict=True)):
+    for b, label in enumerate(run.bucket_labels):
         color = f"C{b % 10}"
-        _band(ax, g, res.moments["survival"], color, categorical_report.rank_label(lo, hi), b)
+        _band(ax, g, res.moments["survival"], color, label, b)
         ax.plot(g, th["survival"][:, b], "k--", lw=0.8)
     ax.plot([], [], "k--", lw=0.8, label="exact (transition matrix)")
     _symlog_generations(ax, g)

@@ -16,8 +16,9 @@ Three parts, each a set of runs of :func:`sim.runners.run_categorical`:
   top-k's support bound is checked on every chain.
 
 Importable from notebooks: ``run_study(validate(StudyConfig(...)))`` returns
-a :class:`Study`; ``write_outputs(study, dir)`` writes everything. The
-command line is :mod:`experiments.categorical_chain`.
+a :class:`~experiments.common.Study`; ``write_outputs(study, dir)`` writes
+everything. The command line is :mod:`experiments.categorical_chain`, whose
+flags are made from :class:`StudyConfig`.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import time
 
 import numpy as np
 
 from experiments import common
+from experiments.common import MAX_SIZE, setting
 
 FIELDS = (
     "support",
@@ -44,46 +45,57 @@ FIELDS = (
 PART_INDEX = {"main": 0, "absorption": 1, "bias": 2}
 
 
-@dataclasses.dataclass(frozen=True)
-class StudyConfig:
-    """Everything that determines a categorical-chain study's numbers."""
+DISTRIBUTIONS = ("zipf", "uniform")
 
-    distribution: str = "zipf"
-    num_categories: int = 1000
-    zipf_beta: float = 1.1
-    probs_file: str | None = None
-    sample_size: int = 1000
-    num_chains: int = 2000
-    generations: int = 300
-    tail_rank: int | None = None
-    absorption_categories: int = 3
-    absorption_sample_size: int = 30
-    absorption_chains: int = 10_000
-    absorption_generations: int = 600
-    temperatures: tuple[float, ...] = (0.8, 1.25)
-    top_ks: tuple[int, ...] = (100,)
-    top_ps: tuple[float, ...] = (0.9,)
-    smoothing: float = 0.5
-    bias_chains: int = 500
-    bias_generations: int = 100
-    seed: int = 0
-    x64: bool = False
-    false_failure_rate: float = 1e-3
-    prng_impl: str = "philox4x32"
-    chunk_chains: int | None = None
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig(common.CommonSettings):
+    """Everything that determines a categorical-chain study's numbers (and its flags)."""
+
+    distribution: str = setting("zipf", "Real distribution: zipf or uniform.")
+    num_categories: int = setting(1000, "Vocabulary size K.", high=MAX_SIZE)
+    zipf_beta: float = setting(1.1, "Zipf exponent beta: p_i proportional to i^-beta.")
+    probs_file: str | None = setting(
+        None, "A probability vector (.npy or text) to use as the real distribution."
+    )
+    sample_size: int = setting(1000, "Tokens drawn per generation (M).", high=MAX_SIZE)
+    num_chains: int = setting(2000, "Independent chains of the main run (C).", high=MAX_SIZE)
+    generations: int = setting(300, "Number of fits per chain in the main run (G).", high=MAX_SIZE)
+    tail_rank: int | None = setting(
+        None, "The tail is every category of rank > tail_rank (K/10).", high=MAX_SIZE
+    )
+    absorption_categories: int = setting(3, "Categories of the absorption run (top ranks).")
+    absorption_sample_size: int = setting(30, "M of the absorption run.")
+    absorption_chains: int = setting(
+        10_000, "Chains of the absorption run (0: skip).", high=MAX_SIZE
+    )
+    absorption_generations: int = setting(600, "Generations of the absorption run.", high=MAX_SIZE)
+    temperatures: tuple[float, ...] = setting(
+        (0.8, 1.25), "Sampling temperatures of the bias part."
+    )
+    top_ks: tuple[int, ...] = setting((100,), "top-k truncations of the bias part.", high=MAX_SIZE)
+    top_ps: tuple[float, ...] = setting((0.9,), "top-p (nucleus) truncations of the bias part.")
+    smoothing: float = setting(0.5, "Additive smoothing alpha of the bias part (0: skip).")
+    bias_chains: int = setting(
+        500, "Chains per bias configuration (0: skip the part).", high=MAX_SIZE
+    )
+    bias_generations: int = setting(100, "Generations of the bias part.", high=MAX_SIZE)
 
 
 def validate(config: StudyConfig) -> StudyConfig:
-    """Raises ValueError('--flag=value: reason') for the first bad setting."""
+    """Raises ValueError('--flag=value: reason') for the first bad setting.
 
-    def bad(flag, value, why):
-        raise ValueError(f"--{flag}={value}: {why}")
-
-    if config.distribution not in ("zipf", "uniform"):
+    Every setting is checked, also those of a part that is switched off (the
+    absorption settings with ``absorption_chains=0``, the bias settings with
+    ``bias_chains=0``), and the study must fit in memory.
+    """
+    bad = common.bad
+    common.check_settings(config)
+    if config.distribution not in DISTRIBUTIONS:
         bad("distribution", config.distribution, "choose zipf or uniform")
     if config.num_categories < 2:
         bad("num_categories", config.num_categories, "need at least 2 categories")
-    if not (config.zipf_beta >= 0 and math.isfinite(config.zipf_beta)):
+    if not config.zipf_beta >= 0:
         bad("zipf_beta", config.zipf_beta, "must be a finite number >= 0")
     for name in ("sample_size", "num_chains", "generations", "absorption_sample_size"):
         if getattr(config, name) < 1:
@@ -95,27 +107,26 @@ def validate(config: StudyConfig) -> StudyConfig:
         if getattr(config, name) < 1:
             bad(name, getattr(config, name), "must be >= 1")
     k = config.num_categories
-    if config.probs_file:
+    if config.probs_file is not None:
         k = len(load_probs(config.probs_file))  # the file sets K
     if config.tail_rank is not None and not 0 <= config.tail_rank < k:
         bad("tail_rank", config.tail_rank, f"must be in [0, K={k})")
     ka, ma = config.absorption_categories, config.absorption_sample_size
-    if config.absorption_chains:
-        if not 2 <= ka <= k:
-            bad("absorption_categories", ka, f"must be in [2, K={k}]")
-        from theory.categorical import MAX_EXACT_STATES
+    if not 2 <= ka <= k:
+        bad("absorption_categories", ka, f"must be in [2, K={k}]")
+    from theory.categorical import MAX_EXACT_STATES
 
-        # The exact solve enumerates compositions of M into K parts.
-        states = math.comb(ma + ka - 1, ka - 1)
-        if states > MAX_EXACT_STATES:
-            bad(
-                "absorption_sample_size",
-                ma,
-                f"the exact solve needs {states:,} states with {ka} categories "
-                f"(at most {MAX_EXACT_STATES:,}); lower it or absorption_categories",
-            )
+    # The exact solve enumerates compositions of M into K parts.
+    states = math.comb(ma + ka - 1, ka - 1)
+    if states > MAX_EXACT_STATES:
+        bad(
+            "absorption_sample_size",
+            ma,
+            f"the exact solve needs {states:,} states with {ka} categories "
+            f"(at most {MAX_EXACT_STATES:,}); lower it or absorption_categories",
+        )
     for t in config.temperatures:
-        if not (t > 0 and math.isfinite(t)):
+        if not t > 0:
             bad("temperatures", t, "every temperature must be finite and > 0")
     for top_k in config.top_ks:
         if not 1 <= top_k <= k:
@@ -123,13 +134,50 @@ def validate(config: StudyConfig) -> StudyConfig:
     for top_p in config.top_ps:
         if not 0 < top_p <= 1:
             bad("top_ps", top_p, "every top-p must be in (0, 1]")
-    if not (config.smoothing >= 0 and math.isfinite(config.smoothing)):
+    if not config.smoothing >= 0:
         bad("smoothing", config.smoothing, "must be a finite number >= 0")
-    if not 0 < config.false_failure_rate < 1:
-        bad("false_failure_rate", config.false_failure_rate, "must be in (0, 1)")
-    if config.chunk_chains is not None and config.chunk_chains < 1:
-        bad("chunk_chains", config.chunk_chains, "must be >= 1")
+    common.check_memory(memory_runs(config, k), config.x64, config.chunk_chains)
     return config
+
+
+def memory_runs(config: StudyConfig, k: int):
+    """The study's runs as the memory model sees them (:mod:`experiments.common.memory`):
+    each chain holds and draws K counts per generation."""
+    cat = dict(
+        fields=len(FIELDS) + 8,
+        elements_flag=("num_categories", k),
+        advice="use a smaller vocabulary or fewer chains (--chunk_chains)",
+        columns=60,
+    )
+    yield common.RunSize(
+        ("num_chains", config.num_chains),
+        ("generations", config.generations),
+        elements=k,
+        state_floats=k,
+        **cat,
+    )
+    if config.absorption_chains > 0:
+        ka = config.absorption_categories
+        yield common.RunSize(
+            ("absorption_chains", config.absorption_chains),
+            ("absorption_generations", config.absorption_generations),
+            elements=ka,
+            state_floats=ka,
+            **dict(cat, elements_flag=("absorption_categories", ka)),
+        )
+    if config.bias_chains > 0:
+        num = 1 + len(config.temperatures) + len(config.top_ks) + len(config.top_ps) + 1
+        g = config.bias_generations
+        for _ in range(num):
+            yield common.RunSize(
+                ("bias_chains", config.bias_chains),
+                ("bias_generations", g),
+                elements=k,
+                state_floats=k,
+                snapshots=g + 1,
+                snapshot_fields=1,
+                **cat,
+            )
 
 
 @dataclasses.dataclass
@@ -145,27 +193,15 @@ class Run:
     theory: dict  # name -> float64 array over generations (or scalars)
     bucket_edges: tuple
 
-
-@dataclasses.dataclass
-class Study:
-    config: object
-    runs: list
-    comparisons: list
-    z_crit: float
-    table: str
-    env: dict
-
     @property
-    def num_failed(self) -> int:
-        return sum(r.verdict == common.FAIL for r in self.comparisons)
+    def bucket_labels(self) -> tuple[str, ...]:
+        """'rank 1', 'ranks 2-10', ... for the rank buckets (lo, hi] of ``bucket_edges``."""
+        lows = (0, *self.bucket_edges[:-1])
+        return tuple(rank_label(lo, hi) for lo, hi in zip(lows, self.bucket_edges, strict=True))
 
-    def run(self, label: str) -> Run:
-        return next(r for r in self.runs if r.label == label)
 
-
-def report_generations(g: int) -> list[int]:
-    """Generations shown in the table: 1, 10, 100, ... below G, and G."""
-    return [n for n in (1, 10, 100, 1000, 10_000) if n < g] + [g]
+Study = common.Study
+report_generations = common.report_generations
 
 
 def rank_label(lo: int, hi: int) -> str:
@@ -187,19 +223,46 @@ def vocabulary(config):
 
 
 def load_probs(path: str) -> np.ndarray:
-    """A probability vector from ``.npy`` or a text file of numbers (validated)."""
+    """A probability vector (K >= 2 real entries) from ``.npy`` or a text file of numbers.
+
+    Refused with ``ValueError('--probs_file=path: reason')``: a missing path, a
+    directory, anything but a 1-D array (a 2-D array is not flattened), complex
+    or boolean entries, fewer than 2 entries, and a vector that is not a
+    probability vector (:func:`sim.families.categorical.check_probability_vector`).
+    """
     from sim.families.categorical import check_probability_vector
 
+    def refuse(why):
+        raise ValueError(f"--probs_file={path}: {why}")
+
+    if not path:
+        refuse("empty; give a file")
     if not os.path.exists(path):
-        raise ValueError(f"--probs_file={path}: no such file")
+        refuse("no such file")
+    if os.path.isdir(path):
+        refuse("a directory, not a file")
     try:
-        p = np.load(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=1)
-    except ValueError as err:
-        raise ValueError(f"--probs_file={path}: not a vector of numbers ({err})") from None
+        if path.endswith(".npy"):
+            p = np.load(path, allow_pickle=False)
+        else:
+            p = np.loadtxt(path, ndmin=1)
+    except (ValueError, OSError, EOFError) as err:
+        refuse(f"not a vector of numbers ({err})")
+    if not isinstance(p, np.ndarray):
+        refuse("not one array (give a .npy array or a text file)")
+    if p.dtype.kind in "cb":
+        kind = "complex" if p.dtype.kind == "c" else "boolean"
+        refuse(f"{kind} entries (dtype {p.dtype}); give real probabilities")
+    if p.dtype.kind not in "iuf":
+        refuse(f"entries of dtype {p.dtype}; give real probabilities")
+    if p.ndim != 1:
+        refuse(f"a {p.ndim}-D array of shape {p.shape}; give a vector (1-D)")
+    if p.size < 2:
+        refuse(f"{p.size} entr{'y' if p.size == 1 else 'ies'}; K must be >= 2")
     try:
-        return check_probability_vector(np.ravel(p), "probs_file")
+        return check_probability_vector(p.astype(np.float64), "probs_file")
     except ValueError as err:
-        raise ValueError(f"--probs_file={path}: {err}") from None
+        refuse(str(err))
 
 
 def absorption_vocabulary(config):
@@ -389,20 +452,60 @@ def compare_bias(run: Run) -> list:
     return rows
 
 
-def run_study(config, progress: bool = True) -> Study:
-    """Simulates every part of ``config`` and compares with theory."""
-    import jax
-
-    jax.config.update("jax_enable_x64", True)  # theory in float64; sim dtype is explicit
-    common.enable_compilation_cache()
+def bias_theory(vocab, s: dict, n: np.ndarray, mb: int, tail_rank: int) -> dict:
+    """The infinite-M drift of a bias setting ``s`` (for smoothing: the exact E[H])."""
     import jax.numpy as jnp
 
-    from sim.metrics import default_bucket_edges
+    from theory import categorical as tc
+
+    gb = len(n) - 1
+    traj = np.asarray(
+        tc.deterministic_trajectory(
+            n,
+            jnp.asarray(vocab.probs),
+            temperature=s.get("temperature", 1.0),
+            top_k=s.get("top_k"),
+            top_p=s.get("top_p"),
+        ),
+        np.float64,
+    )  # (G+1, K), the infinite-M drift
+    ranks = vocab.ranks
+    th = dict(
+        support_limit=(traj > 0).sum(-1).astype(np.float64),
+        heterozygosity_limit=1 - (traj**2).sum(-1),
+        tail_mass_limit=traj[:, ranks > tail_rank].sum(-1),
+        mode_mass_limit=traj.max(-1),
+    )
+    if s.get("smoothing"):
+        # Smoothing has no infinite-M drift to draw (alpha/M -> 0); its
+        # heterozygosity has an exact finite-M expectation instead.
+        th = {name: np.full(gb + 1, np.nan) for name in th}
+        th["heterozygosity_exact"] = np.asarray(
+            tc.expected_heterozygosity(
+                jnp.asarray(n), mb, jnp.asarray(vocab.probs), smoothing=s["smoothing"]
+            ),
+            np.float64,
+        )
+        th["heterozygosity_limit"] = th["heterozygosity_exact"]
+    return th
+
+
+def run_study(config, progress: bool = True) -> Study:
+    """Simulates every part of ``config`` and compares with theory."""
+    with common.float64():
+        return _run_study(config, progress)
+
+
+def _run_study(config, progress: bool) -> Study:
+    import jax.numpy as jnp
+
+    from sim.chain import root_key
+    from sim.families.categorical import default_bucket_edges
     from sim.runners import run_categorical
     from theory import categorical as tc
 
     dtype = jnp.float64 if config.x64 else jnp.float32
-    root = jax.random.key(config.seed, impl=config.prng_impl)
+    root = root_key(config.seed, config.prng_impl)
     vocab = vocabulary(config)
     k = vocab.num_categories
     edges = default_bucket_edges(k)
@@ -413,33 +516,28 @@ def run_study(config, progress: bool = True) -> Study:
     runs, rows = [], []
 
     def simulate(label, part, index, vocab, m, c, g, settings, **kw):
-        if progress:
-            print(f"[{label}] {c:,} chains x {g:,} generations, K={vocab.num_categories}, M={m}")
-        t = time.perf_counter()
-        res = run_categorical(
-            run_key(root, part, index),
+        return common.timed_run(
+            run_categorical,
+            label,
+            progress,
+            f", K={vocab.num_categories}, M={m}",
+            key=run_key(root, part, index),
             vocabulary=vocab,
             sample_size=m,
             num_chains=c,
             num_generations=g,
             tail_rank=min(tail_rank, vocab.num_categories),
             bucket_edges=kw.pop("bucket_edges", default_bucket_edges(vocab.num_categories)),
-            progress_desc=label,
             **{key: v for key, v in settings.items() if key != "label"},
             **kw,
             **common_kw,
         )
-        res.timings["simulate_s"] = time.perf_counter() - t
-        if progress:
-            print(f"[{label}] simulated in {res.timings['simulate_s']:.1f} s", flush=True)
-        return res
 
     # -- main
     m, g, c = config.sample_size, config.generations, config.num_chains
     res = simulate("main", "main", 0, vocab, m, c, g, {}, bucket_edges=edges)
-    t = time.perf_counter()
-    th = main_theory(vocab, m, g, edges, tail_rank)
-    res.timings["theory_s"] = time.perf_counter() - t
+    with common.timing(res.timings, "theory_s"):
+        th = main_theory(vocab, m, g, edges, tail_rank)
     run = Run("main", "main", vocab, m, {}, res, th, edges)
     runs.append(run)
     rows += compare_main(run, c)
@@ -454,14 +552,13 @@ def run_study(config, progress: bool = True) -> Study:
         )
         label = f"absorb K={av.num_categories} M={ma}"
         res = simulate(label, "absorption", 0, av, ma, ca, ga, {})
-        t = time.perf_counter()
-        th = dict(
-            absorption_exact=float(tc.mean_absorption_time(ma, jnp.asarray(av.probs), "exact")),
-            absorption_diffusion=float(
-                tc.mean_absorption_time(ma, jnp.asarray(av.probs), "diffusion")
-            ),
-        )
-        res.timings["theory_s"] = time.perf_counter() - t
+        with common.timing(res.timings, "theory_s"):
+            th = dict(
+                absorption_exact=float(tc.mean_absorption_time(ma, jnp.asarray(av.probs), "exact")),
+                absorption_diffusion=float(
+                    tc.mean_absorption_time(ma, jnp.asarray(av.probs), "diffusion")
+                ),
+            )
         run = Run(label, "absorption", av, ma, {}, res, th, default_bucket_edges(av.num_categories))
         runs.append(run)
         rows += compare_absorption(run)
@@ -485,44 +582,13 @@ def run_study(config, progress: bool = True) -> Study:
                 snapshot_generations=tuple(range(gb + 1)),
                 snapshot_fields=("support",),
             )
-            t = time.perf_counter()
-            traj = np.asarray(
-                tc.deterministic_trajectory(
-                    n,
-                    jnp.asarray(vocab.probs),
-                    temperature=s.get("temperature", 1.0),
-                    top_k=s.get("top_k"),
-                    top_p=s.get("top_p"),
-                ),
-                np.float64,
-            )  # (G+1, K), the infinite-M drift
-            ranks = vocab.ranks
-            th = dict(
-                support_limit=(traj > 0).sum(-1).astype(np.float64),
-                heterozygosity_limit=1 - (traj**2).sum(-1),
-                tail_mass_limit=traj[:, ranks > tail_rank].sum(-1),
-                mode_mass_limit=traj.max(-1),
-            )
-            if s.get("smoothing"):
-                # Smoothing has no infinite-M drift to draw (alpha/M -> 0); its
-                # heterozygosity has an exact finite-M expectation instead.
-                th = {name: np.full(gb + 1, np.nan) for name in th}
-                th["heterozygosity_exact"] = np.asarray(
-                    tc.expected_heterozygosity(
-                        jnp.asarray(n), mb, jnp.asarray(vocab.probs), smoothing=s["smoothing"]
-                    ),
-                    np.float64,
-                )
-                th["heterozygosity_limit"] = th["heterozygosity_exact"]
-            res.timings["theory_s"] = time.perf_counter() - t
+            with common.timing(res.timings, "theory_s"):
+                th = bias_theory(vocab, s, n, mb, tail_rank)
             run = Run(label, "bias", vocab, mb, s, res, th, edges)
             runs.append(run)
             rows += compare_bias(run)
 
-    z_crit = common.judge_all(rows, config.false_failure_rate)
-    return Study(
-        config, runs, rows, z_crit, common.format_table(rows, z_crit), common.environment()
-    )
+    return common.judged(config, runs, rows)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -540,21 +606,12 @@ def summary_rows(study: Study):
                 sample_size=run.sample_size,
                 generation=int(n),
             )
-            for f in FIELDS:
-                mo = res.moments[f]
-                row[f"{f}_mean"] = mo.mean[n]
-                row[f"{f}_sem"] = mo.sem[n]
+            common.moment_columns(row, res.moments, FIELDS, n, ("mean", "sem"))
             surv = res.moments["survival"]
             for b in range(surv.mean.shape[1]):
                 row[f"survival_b{b}_mean"] = surv.mean[n, b]
                 row[f"survival_b{b}_sem"] = surv.sem[n, b]
-            for name, v in th.items():
-                v = np.asarray(v)
-                if v.ndim == 1 and v.shape[0] == len(res.generations):
-                    row[f"theory_{name}"] = v[n]
-                elif v.ndim == 2 and v.shape[0] == len(res.generations):
-                    for b in range(v.shape[1]):
-                        row[f"theory_{name}_b{b}"] = v[n, b]
+            common.theory_columns(row, th, n, len(res.generations))
             yield row
 
 

@@ -1,4 +1,8 @@
-"""Figures of the Gaussian-chain study: simulation (solid) against theory (dashed)."""
+"""Figures of the Gaussian-chain study: simulation (solid) against theory (dashed).
+
+Each function takes a finished study (its runs' results and theory curves) and
+an output directory; nothing here imports the study's module.
+"""
 
 from __future__ import annotations
 
@@ -82,18 +86,15 @@ def plot_w2(study, output_dir):
 def plot_tails(study, output_dir):
     k = study.config.tail_k
     fig, axes = _panels(study, f"fitted mass beyond {k:g} real std devs")
-    from experiments.gaussian_report import own_tail
-
     for ax, run in zip(axes, study.runs, strict=True):
         res, th = run.result, run.theory
         g = res.generations
         tr = res.moments["tail_real"]
         ax.plot(g, tr.mean, color="C0", label="mean, from real mean (sim)")
         ax.plot(g, th["tail_real_mean"], "k--", lw=1, label="mean, from real mean (theory)")
-        med = np.median(own_tail(res.snapshots["log_var"], k), axis=1)
         ax.plot(
             res.snapshot_generations,
-            np.maximum(med, TINY),
+            np.maximum(run.own_tail_median, TINY),
             "o",
             ms=3,
             color="C1",

@@ -1,17 +1,94 @@
 """The Gaussian-chain study: run, compare with theory, write figures and files.
 
-Importable from notebooks: ``run_study(StudyConfig(...))`` returns a
-:class:`Study`; ``write_outputs(study, dir)`` writes everything.
+Importable from notebooks: ``run_study(validate(StudyConfig(...)))`` returns
+a :class:`~experiments.common.Study`; ``write_outputs(study, dir)`` writes
+everything. The command line is :mod:`experiments.gaussian_chain`, whose flags
+are made from :class:`StudyConfig`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 
 from experiments import common
+from experiments.common import MAX_SIZE, setting
+
+ESTIMATORS = ("mle", "unbiased")
+METHODS = ("sample", "exact")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig(common.CommonSettings):
+    """Everything that determines a Gaussian-chain study's numbers (and its flags)."""
+
+    num_chains: int = setting(10_000, "Independent chains per configuration (C).", high=MAX_SIZE)
+    generations: int = setting(500, "Number of fits per chain (G).", high=MAX_SIZE)
+    sample_sizes: tuple[int, ...] = setting(
+        (10, 100), "Samples per generation (M), a list.", high=MAX_SIZE
+    )
+    estimators: tuple[str, ...] = setting(
+        ("mle", "unbiased"), "Variance estimators: mle, unbiased."
+    )
+    method: str = setting(
+        "sample",
+        "sample: draw M samples and refit; exact: draw the sufficient statistics (same Markov "
+        "chain, O(1) in M).",
+    )
+    tail_k: float = setting(2.0, "Tail masses are measured beyond tail_k real std devs.")
+    collapse_eps: float = setting(1e-6, "A chain is collapsed when sigma^2 < eps sigma0^2.")
+
+
+def validate(config: StudyConfig) -> StudyConfig:
+    """Raises ValueError('--flag=value: reason') for the first bad setting (every
+    setting is checked, and the study must fit in memory)."""
+    bad = common.bad
+    common.check_settings(config)
+    if config.num_chains < 1:
+        bad("num_chains", config.num_chains, "need at least 1 chain")
+    if config.generations < 1:
+        bad("generations", config.generations, "need at least 1 generation")
+    if not config.sample_sizes:
+        bad("sample_sizes", "", "give at least one sample size")
+    for m in config.sample_sizes:
+        if m < 2:
+            bad("sample_sizes", m, "a variance needs M >= 2 samples")
+    if not config.estimators:
+        bad("estimators", "", "give at least one of mle, unbiased")
+    for e in config.estimators:
+        if e not in ESTIMATORS:
+            bad("estimators", e, "unknown estimator (choose mle or unbiased)")
+    if config.method not in METHODS:
+        bad("method", config.method, "choose sample or exact")
+    if not config.tail_k >= 0:
+        bad("tail_k", config.tail_k, "must be a finite number >= 0")
+    if not config.collapse_eps > 0:
+        bad("collapse_eps", config.collapse_eps, "must be a finite number > 0")
+    common.check_memory(memory_runs(config), config.x64, config.chunk_chains)
+    return config
+
+
+def memory_runs(config: StudyConfig):
+    """The study's runs as the memory model sees them (:mod:`experiments.common.memory`)."""
+    g = config.generations
+    snaps = len(snapshot_generations(g))
+    sample = config.method == "sample"
+    for m in config.sample_sizes:
+        for _ in config.estimators:
+            yield common.RunSize(
+                chains=("num_chains", config.num_chains),
+                generations=("generations", g),
+                fields=len(FIELDS),
+                elements=m if sample else 0,
+                elements_flag=("sample_sizes", m),
+                advice="use --method=exact (the same chain, O(1) in M) or fewer chains "
+                "(--num_chains, --chunk_chains)",
+                snapshots=snaps,
+                snapshot_fields=2,
+                columns=40,
+            )
+
 
 ESTIMATOR_INDEX = {"mle": 0, "unbiased": 1}
 QUANTILES = (0.05, 0.5, 0.95)
@@ -28,25 +105,15 @@ class ConfigRun:
     result: object  # sim.parallel.SimulationResult
     theory: dict  # name -> (G+1,) float64 arrays over generations 0..G
     emp_quantiles: dict  # q -> (S,) empirical log-variance quantiles at snapshots
+    own_tail_median: np.ndarray  # (S,) median own-tail mass over chains at the snapshots
 
 
-@dataclasses.dataclass
-class Study:
-    config: object
-    runs: list
-    comparisons: list
-    z_crit: float
-    table: str
-    env: dict
-
-    @property
-    def num_failed(self) -> int:
-        return sum(r.verdict == common.FAIL for r in self.comparisons)
+Study = common.Study
 
 
 def report_generations(g: int) -> list[int]:
     """Generations shown in the table: 1, 10, 100, ... below G, and G."""
-    return [n for n in (1, 10, 100, 1000, 10_000, 100_000) if n < g] + [g]
+    return common.report_generations(g, (1, 10, 100, 1000, 10_000, 100_000))
 
 
 def snapshot_generations(g: int, num: int = 40) -> list[int]:
@@ -186,31 +253,31 @@ def compare(run: ConfigRun, num_chains: int, tail_k: float) -> list:
 
 def run_study(config, progress: bool = True) -> Study:
     """Simulates every configuration of ``config`` and compares with theory."""
-    import jax
+    with common.float64():
+        return _run_study(config, progress)
 
-    jax.config.update("jax_enable_x64", True)  # theory in float64; sim dtype is explicit
-    common.enable_compilation_cache()
+
+def _run_study(config, progress: bool) -> Study:
     import jax.numpy as jnp
 
+    from sim.chain import root_key
     from sim.runners import run_gaussian
 
     g, c = config.generations, config.num_chains
     dtype = jnp.float64 if config.x64 else jnp.float32
-    root = jax.random.key(config.seed, impl=config.prng_impl)
+    root = root_key(config.seed, config.prng_impl)
     snaps = snapshot_generations(g)
     n = np.arange(g + 1)
     runs, rows = [], []
     for m in config.sample_sizes:
         for est in config.estimators:
             label = f"M={m} {est}"
-            if progress:
-                print(
-                    f"[{label}] {c:,} chains x {g:,} generations, method={config.method}",
-                    flush=True,
-                )
-            t = time.perf_counter()
-            res = run_gaussian(
-                config_key(root, m, est),
+            res = common.timed_run(
+                run_gaussian,
+                label,
+                progress,
+                f", method={config.method}",
+                key=config_key(root, m, est),
                 sample_size=m,
                 estimator=est,
                 method=config.method,
@@ -223,29 +290,18 @@ def run_study(config, progress: bool = True) -> Study:
                 snapshot_fields=("log_var", "mean"),
                 chunk_chains=config.chunk_chains,
                 progress=None if progress else False,
-                progress_desc=label,
             )
-            sim_s = time.perf_counter() - t
-            t = time.perf_counter()
-            th = theory_curves(n, m, est, config.tail_k, config.collapse_eps)
-            theory_s = time.perf_counter() - t
+            with common.timing(res.timings, "theory_s"):
+                th = theory_curves(n, m, est, config.tail_k, config.collapse_eps)
             lv = res.snapshots["log_var"].astype(np.float64)
             emp_q = {q: np.quantile(lv, q, axis=1) for q in QUANTILES}
-            run = ConfigRun(label, m, est, res, th, emp_q)
-            run.result.timings["simulate_s"] = sim_s
-            run.result.timings["theory_s"] = theory_s
+            med = np.median(own_tail(res.snapshots["log_var"], config.tail_k), axis=1)
+            run = ConfigRun(label, m, est, res, th, emp_q, med)
             if progress:
-                print(
-                    f"[{label}] simulated in {sim_s:.1f} s (first call incl. compile "
-                    f"{res.timings['first_call_s']:.1f} s), theory in {theory_s:.1f} s",
-                    flush=True,
-                )
+                print(f"[{label}] theory in {res.timings['theory_s']:.1f} s", flush=True)
             runs.append(run)
             rows += compare(run, c, config.tail_k)
-    z_crit = common.judge_all(rows, config.false_failure_rate)
-    return Study(
-        config, runs, rows, z_crit, common.format_table(rows, z_crit), common.environment()
-    )
+    return common.judged(config, runs, rows)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -264,16 +320,11 @@ def summary_rows(study: Study):
                 method=study.config.method,
                 generation=int(n),
             )
-            for f in FIELDS:
-                mo = res.moments[f]
-                row[f"{f}_mean"] = mo.mean[n]
-                row[f"{f}_sem"] = mo.sem[n]
-                row[f"{f}_var"] = mo.var[n]
+            common.moment_columns(row, res.moments, FIELDS, n)
             for q in QUANTILES:
                 j = snaps.get(int(n))
                 row[f"log_var_q{q:g}"] = run.emp_quantiles[q][j] if j is not None else ""
-            for k, v in th.items():
-                row[f"theory_{k}"] = v[n]
+            common.theory_columns(row, th, n, len(res.generations))
             yield row
 
 

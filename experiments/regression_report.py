@@ -26,67 +26,82 @@ the test error :math:`\lVert\hat w_n - w^*\rVert^2` and of
   runs use the designs of ``ridge_designs`` (default: the fixed design only).
 
 Importable from notebooks: ``run_study(validate(StudyConfig(...)))`` returns a
-:class:`Study`; ``write_outputs(study, dir)`` writes everything. The command
-line is :mod:`experiments.regression_chain`.
+:class:`~experiments.common.Study`; ``write_outputs(study, dir)`` writes
+everything. The command line is :mod:`experiments.regression_chain`, whose
+flags are made from :class:`StudyConfig`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import time
 
 import numpy as np
 
 from experiments import common
+from experiments.common import MAX_SIZE, setting
 
 DESIGNS = ("fresh", "fixed")
 REGIMES = ("replace", "accumulate", "subsample")
-PRNG_IMPLS = ("philox4x32", "threefry2x32")
 FIELDS = ("test_error", "weight_norm_sq", "train_size")
 
 
-@dataclasses.dataclass(frozen=True)
-class StudyConfig:
-    """Everything that determines a regression-chain study's numbers."""
+def parse_size(text: str) -> tuple[int, int]:
+    """One ``d:T`` entry of ``--sizes`` as (d, T) (``ValueError(reason)`` if it is not one)."""
+    parts = str(text).split(":")
+    try:
+        d, t = (common.settings.parse_int(p) for p in parts)
+    except ValueError:
+        raise ValueError("not a pair d:T of integers") from None
+    return d, t
 
-    sizes: tuple[tuple[int, int], ...] = ((10, 50),)
-    noise: float = 1.0
-    ridge: float = 10.0
-    designs: tuple[str, ...] = ("fresh", "fixed")
-    ridge_designs: tuple[str, ...] = ("fixed",)
-    regimes: tuple[str, ...] = REGIMES
-    budget: int = 0
-    num_chains: int = 4000
-    subsample_chains: int = 1000
-    generations: int = 20
-    design_seed: int = 0
-    seed: int = 0
-    x64: bool = False
-    false_failure_rate: float = 1e-3
-    prng_impl: str = "philox4x32"
-    chunk_chains: int | None = None
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig(common.CommonSettings):
+    """Everything that determines a regression-chain study's numbers (and its flags)."""
+
+    sizes: tuple[tuple[int, int], ...] = setting(
+        ((10, 50),),
+        "Pairs d:T (weights, rows per generation), a list.",
+        item=parse_size,
+        show=lambda x: f"{x[0]}:{x[1]}",
+    )
+    noise: float = setting(1.0, "Label-noise standard deviation sigma.")
+    ridge: float = setting(10.0, "Ridge penalty lambda of the ridge runs (0: OLS runs only).")
+    designs: tuple[str, ...] = setting(("fresh", "fixed"), "Designs of the OLS runs: fresh, fixed.")
+    ridge_designs: tuple[str, ...] = setting(
+        ("fixed",),
+        "Designs of the ridge runs (fresh has no closed form; fixed is tested given X).",
+    )
+    regimes: tuple[str, ...] = setting(REGIMES, "Data regimes.")
+    budget: int = setting(0, "Rows per fit of the subsample regime (0: T).", high=MAX_SIZE)
+    num_chains: int = setting(4000, "Independent chains per configuration (C).", high=MAX_SIZE)
+    subsample_chains: int = setting(
+        1000, "Chains per subsample run (each stores every row: O(T G)).", high=MAX_SIZE
+    )
+    generations: int = setting(20, "Number of fits per chain (G).", high=MAX_SIZE)
+    design_seed: int = setting(0, "Seed of the fixed design matrix X.", seed=True)
 
 
 def parse_sizes(flags_obj, name: str) -> tuple[tuple[int, int], ...]:
     """``--sizes=10:50,20:40`` as ((10, 50), (20, 40)) (``ValueError('--sizes=item: ...')``)."""
     out = []
     for item in flags_obj[name].value:
-        parts = item.split(":")
         try:
-            d, t = (int(p) for p in parts)
-        except ValueError:
-            raise ValueError(f"--{name}={item}: not a pair d:T of integers") from None
-        out.append((d, t))
+            out.append(parse_size(item))
+        except ValueError as e:
+            common.bad(name, item, str(e))
     return tuple(out)
 
 
 def validate(config: StudyConfig) -> StudyConfig:
-    """Raises ValueError('--flag=value: reason') for the first bad setting."""
+    """Raises ValueError('--flag=value: reason') for the first bad setting.
 
-    def bad(flag, value, why):
-        raise ValueError(f"--{flag}={value}: {why}")
-
+    Every setting is checked, also those of a part that is switched off
+    (``--budget`` without the subsample regime), and the study must fit in
+    memory.
+    """
+    bad = common.bad
+    common.check_settings(config)
     if not config.sizes:
         bad("sizes", "", "give at least one pair d:T")
     for d, t in config.sizes:
@@ -94,9 +109,11 @@ def validate(config: StudyConfig) -> StudyConfig:
             bad("sizes", f"{d}:{t}", "the dimension d must be >= 1")
         if t <= d + 1:
             bad("sizes", f"{d}:{t}", f"need T > d + 1 = {d + 1} (the OLS test error is infinite)")
-    if not (config.noise >= 0 and math.isfinite(config.noise)):
+        if max(d, t) > common.MAX_INT:
+            bad("sizes", f"{d}:{t}", f"out of range (at most {common.MAX_INT:,})")
+    if not config.noise >= 0:
         bad("noise", config.noise, "must be a finite number >= 0")
-    if not (config.ridge >= 0 and math.isfinite(config.ridge)):
+    if not config.ridge >= 0:
         bad("ridge", config.ridge, "must be a finite number >= 0 (0 skips the ridge runs)")
     if not config.designs and not (config.ridge_designs and config.ridge > 0):
         bad("designs", "", "give at least one of fresh, fixed")
@@ -111,24 +128,40 @@ def validate(config: StudyConfig) -> StudyConfig:
             bad("regimes", x, f"choose from {', '.join(REGIMES)}")
     if config.budget < 0:
         bad("budget", config.budget, "must be >= 1 (0: T, the sample size)")
-    if "subsample" in config.regimes:
-        for d, t in config.sizes:
-            if budget(config, t) <= d:
-                bad("budget", config.budget, f"OLS on a subsample needs budget > d = {d}")
+    for d, t in config.sizes:
+        if budget(config, t) <= d:
+            bad("budget", config.budget, f"OLS on a subsample needs budget > d = {d}")
     for name in ("num_chains", "subsample_chains"):
         if getattr(config, name) < 2:
             bad(name, getattr(config, name), "need at least 2 chains (for standard errors)")
     if config.generations < 1:
         bad("generations", config.generations, "need at least 1 generation")
-    if config.design_seed < 0:
-        bad("design_seed", config.design_seed, "must be >= 0")
-    if not 0 < config.false_failure_rate < 1:
-        bad("false_failure_rate", config.false_failure_rate, "must be in (0, 1)")
-    if config.prng_impl not in PRNG_IMPLS:
-        bad("prng_impl", config.prng_impl, f"choose one of {', '.join(PRNG_IMPLS)}")
-    if config.chunk_chains is not None and config.chunk_chains < 1:
-        bad("chunk_chains", config.chunk_chains, "must be >= 1")
+    common.check_memory(memory_runs(config), config.x64, config.chunk_chains)
     return config
+
+
+def memory_runs(config: StudyConfig):
+    """The study's runs as the memory model sees them (:mod:`experiments.common.memory`):
+    a chain draws T rows of d + 1 numbers; a subsample chain keeps every row."""
+    g = config.generations
+    for d, t, _design, _ri, _ridge, kind in grid(config):
+        sub = kind == "subsample"
+        rows = t * (g + 1) if sub else t
+        yield common.RunSize(
+            ("subsample_chains", config.subsample_chains)
+            if sub
+            else ("num_chains", config.num_chains),
+            ("generations", g),
+            fields=len(FIELDS),
+            elements=rows * (d + 1),
+            elements_flag=("generations", g) if sub else ("sizes", f"{d}:{t}"),
+            advice="use fewer generations or --subsample_chains (the subsample pool keeps "
+            "every row)"
+            if sub
+            else "use smaller sizes or fewer chains (--chunk_chains)",
+            state_floats=d + d * d,
+            columns=40,
+        )
 
 
 def budget(config, num_samples: int) -> int:
@@ -167,23 +200,12 @@ class Run:
         return ""
 
 
-@dataclasses.dataclass
-class Study:
-    config: object
-    runs: list
-    comparisons: list
-    z_crit: float
-    table: str
-    env: dict
-
-    @property
-    def num_failed(self) -> int:
-        return sum(r.verdict == common.FAIL for r in self.comparisons)
+Study = common.Study
 
 
 def report_generations(g: int) -> list[int]:
     """Generations shown in the table: 1, 10, 100, ... below G, and G."""
-    return [n for n in (1, 10, 100, 1000) if n < g] + [g]
+    return common.report_generations(g, (1, 10, 100, 1000))
 
 
 def run_label(d: int, t: int, design: str, ridge: float, regime_label: str) -> str:
@@ -284,19 +306,21 @@ def grid(config):
 
 def run_study(config, progress: bool = True) -> Study:
     """Simulates every configuration of ``config`` and compares with theory."""
-    import jax
+    with common.float64():
+        return _run_study(config, progress)
 
-    jax.config.update("jax_enable_x64", True)  # theory in float64; sim dtype is explicit
-    common.enable_compilation_cache()
+
+def _run_study(config, progress: bool) -> Study:
     import jax.numpy as jnp
 
+    from sim.chain import root_key
     from sim.families.regression import family_design
     from sim.regimes import Regime
     from sim.runners import default_w_star, run_regression
 
     g = config.generations
     dtype = jnp.float64 if config.x64 else jnp.float32
-    root = jax.random.key(config.seed, impl=config.prng_impl)
+    root = root_key(config.seed, config.prng_impl)
     runs, rows = [], []
     for d, t, design, ri, ridge, kind in grid(config):
         regime = {
@@ -306,12 +330,12 @@ def run_study(config, progress: bool = True) -> Study:
         }[kind]()
         label = run_label(d, t, design, ridge, regime.label)
         c = config.subsample_chains if kind == "subsample" else config.num_chains
-        if progress:
-            print(f"[{label}] {c:,} chains x {g:,} generations", flush=True)
         w_star = np.asarray(default_w_star(d))
-        tick = time.perf_counter()
-        res = run_regression(
-            run_key(root, d, t, design, ri, kind),
+        res = common.timed_run(
+            run_regression,
+            label,
+            progress,
+            key=run_key(root, d, t, design, ri, kind),
             dim=d,
             num_samples=t,
             noise=config.noise,
@@ -325,22 +349,14 @@ def run_study(config, progress: bool = True) -> Study:
             dtype=dtype,
             chunk_chains=config.chunk_chains,
             progress=None if progress else False,
-            progress_desc=label,
         )
-        res.timings["simulate_s"] = time.perf_counter() - tick
         x = family_design(d, t, config.design_seed, dtype) if design == "fixed" else None
         run = Run(label, d, t, design, ridge, kind, regime.label, res, {}, w_star, x)
-        tick = time.perf_counter()
-        run.theory = theory_curves(run, config.noise, g)
-        res.timings["theory_s"] = time.perf_counter() - tick
-        if progress:
-            print(f"[{label}] simulated in {res.timings['simulate_s']:.1f} s", flush=True)
+        with common.timing(res.timings, "theory_s"):
+            run.theory = theory_curves(run, config.noise, g)
         runs.append(run)
         rows += compare(run)
-    z_crit = common.judge_all(rows, config.false_failure_rate)
-    return Study(
-        config, runs, rows, z_crit, common.format_table(rows, z_crit), common.environment()
-    )
+    return common.judged(config, runs, rows)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -360,11 +376,7 @@ def summary_rows(study: Study):
                 regime=run.regime_label,
                 generation=int(n),
             )
-            for f in FIELDS:
-                mo = res.moments[f]
-                row[f"{f}_mean"] = mo.mean[n]
-                row[f"{f}_sem"] = mo.sem[n]
-                row[f"{f}_var"] = mo.var[n]
+            common.moment_columns(row, res.moments, FIELDS, n)
             for name in ("test_error", "bias", "variance", "weight_norm_sq"):
                 row[f"theory_{name}"] = th[name][n] if name in th else ""
             yield row

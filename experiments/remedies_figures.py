@@ -1,17 +1,28 @@
-"""Figures of the remedies study: simulation (solid, 2 MC s.e. bands) against theory (dashed)."""
+"""Figures of the remedies study: simulation (solid, 2 MC s.e. bands) against theory (dashed).
+
+Each function takes a finished study (its runs' results and theory curves) and
+an output directory; nothing here imports the study's module.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from experiments import common, remedies_report
+from experiments import common
 
 TINY = 1e-300
+# One colour per regime, in the order the study lists them.
+KIND_COLORS = {
+    "replace": "C0",
+    "accumulate": "C1",
+    "subsample": "C2",
+    "fresh": "C3",
+    "anchored": "C4",
+}
 
 
 def _color(run) -> str:
-    kind = run.settings.get("kind", "replace")
-    return f"C{remedies_report.KINDS.index(kind) % 10}"
+    return KIND_COLORS[run.settings.get("kind", "replace")]
 
 
 def _band(ax, g, mean, sem, color, label=None):
@@ -59,7 +70,7 @@ def plot_regimes_gaussian(study, output_dir):
         g, color = res.generations, _color(run)
         _moment(ax_lv, run, "log_var")
         _theory(ax_lv, g, th.get("log_var_mean", np.nan * g), color)
-        gens, vm, vs = remedies_report.variance_curve(run)
+        gens, vm, vs = run.variance_curve()
         _band(ax_var, gens, vm, vs, color, run.label)
         _theory(ax_var, g, th["var_mean"], color)
         # log-scale panels from generation 1 (generation 0 has no spread, Var(mu_0) = 0)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from experiments import remedies_report
-from experiments.remedies_report import StudyConfig, validate
+from experiments.remedies_report import StudyConfig, side_by_side, validate
 from tests.devices import run_module
 from tests.stats import assert_agree, assert_rejects
 
@@ -149,7 +149,7 @@ def test_check_fails_when_theory_is_wrong(monkeypatch):
             return real(kind, g, m, lam_eff=lam_eff)
         return dict(mean_var=np.asarray(mixing.accumulate_mean_variance(np.arange(1, g + 2), m)))
 
-    monkeypatch.setattr(remedies_report, "known_variance_theory", shifted)
+    monkeypatch.setattr(side_by_side, "known_variance_theory", shifted)
     cfg = StudyConfig(
         regimes=("accumulate",),
         num_chains=4000,
