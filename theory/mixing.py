@@ -41,13 +41,33 @@ Conventions of this module (those of :mod:`theory.gaussian`):
   may be traced by ``jax.jit`` / ``jax.vmap``; arguments that set array
   sizes or loop lengths must be concrete and each function says which
   (passing a tracer there raises ``ValueError``).
-* Array arguments broadcast against each other. The computation dtype is the
-  promotion of the inputs with Python ``float`` (``float64`` under
-  ``jax_enable_x64`` unless an input is ``float32``).
+* Array arguments broadcast against each other.
 * ``estimator`` (``"mle"`` / ``"unbiased"``) and ``mixing`` (``"fixed"`` /
   ``"binomial"``) are static Python strings.
-* Concrete inputs are validated (``ValueError`` naming the argument and the
-  bad value); traced inputs are not checked.
+* Uniform keywords: every closed form takes ``estimator`` and ``sigma0``
+  (``accumulate_mean_variance`` and ``anchored_mean`` model a known variance:
+  ``estimator`` is validated and has no effect). ``power_schedule`` builds
+  an input (a schedule) and takes neither.
+* Float64 without ``jax_enable_x64`` (``theory._precision``). With x64 on,
+  every function runs as written. With x64 off (a plain Python session) and
+  every argument concrete, the function is evaluated inside
+  ``jax.enable_x64(True)`` and ``jax.ensure_compile_time_eval()`` and returns
+  NumPy arrays: the float64 values of an x64 session, bit for bit (so
+  ``expected_std(60, 17, "mle")`` is exact to 4e-14 instead of 5e-5). Under
+  a user's ``jax.jit`` / ``jax.grad`` / ``jax.vmap`` without x64, traced
+  arguments are computed in the tracer's dtype (float32) and the result is a
+  tracer (usable, differentiable, float32-accurate); a call whose arguments
+  are all concrete inside such a ``jit`` is evaluated at trace time in float64
+  and enters the program as a constant. The dtype rule is the x64 one: the
+  promotion of the inputs with Python ``float``, so an explicitly float32
+  array (also a ``jnp`` array created without x64) computes in float32.
+* Arguments (``theory._validate``, one rule for every theory module): Python
+  numbers, lists and tuples, NumPy and JAX arrays are accepted;
+  integer-valued arguments must hold integers of magnitude at most ``2**53``
+  (``2.5`` and ``10**20`` are refused by name); shapes that do not broadcast
+  are refused in one line naming both arguments and the shape. Concrete
+  inputs are validated (``ValueError`` naming the argument and the first bad
+  value); traced inputs are not checked.
 
 References:
     Shumailov, I. et al. (2024). AI models collapse when trained on
@@ -327,6 +347,11 @@ def _affine_power(coefs, n, nbits: int):
     return e, v
 
 
+@_v.closed_form(
+    integers=("n", "sample_size"),
+    reals=("alpha", "sigma0"),
+    broadcast=[("n", "sample_size", "alpha", "sigma0")],
+)
 def fresh_fraction_variance(n, sample_size, alpha, estimator="mle", sigma0=1.0, mixing="fixed"):
     r"""Mean fitted variance and variance of the fitted mean with fresh real data (F1).
 
@@ -447,6 +472,11 @@ def fresh_fraction_variance(n, sample_size, alpha, estimator="mle", sigma0=1.0, 
     return ChainMoments(s2 * e, s2 * v)
 
 
+@_v.closed_form(
+    integers=("sample_size",),
+    reals=("alpha", "sigma0"),
+    broadcast=[("sample_size", "alpha", "sigma0")],
+)
 def fresh_fraction_fixed_point(sample_size, alpha, estimator="mle", sigma0=1.0, mixing="fixed"):
     r"""Long-run mean fitted variance and variance of the fitted mean with fresh data (F1).
 
@@ -537,7 +567,10 @@ def fresh_fraction_fixed_point(sample_size, alpha, estimator="mle", sigma0=1.0, 
 # ---------------------------------------------------------------------------
 
 
-def accumulate_mean_variance(n, sample_size, sigma0=1.0):
+@_v.closed_form(
+    integers=("n", "sample_size"), reals=("sigma0",), broadcast=[("n", "sample_size", "sigma0")]
+)
+def accumulate_mean_variance(n, sample_size, sigma0=1.0, estimator="mle"):
     r"""Variance of the fitted mean when all data accumulate, :math:`\sigma` known (L3).
 
     Model (Gerstgrasser et al. 2024, accumulate). Fit 1 is the mean of
@@ -570,6 +603,9 @@ def accumulate_mean_variance(n, sample_size, sigma0=1.0):
         n: number of fits (non-negative integer values); may be traced.
         sample_size: points per batch, ``M >= 1`` (integer); may be traced.
         sigma0: real (and known) standard deviation ``> 0``.
+        estimator: ``"mle"`` or ``"unbiased"`` (static; no effect: the
+            variance is known, not refitted; accepted for a uniform signature
+            and validated).
 
     Returns:
         Array of the broadcast shape of the inputs.
@@ -582,6 +618,7 @@ def accumulate_mean_variance(n, sample_size, sigma0=1.0):
         >>> float(mixing.accumulate_mean_variance(2, 4))  # (1 + 1/4) / 4
         0.3125
     """
+    _v.check_choice("estimator", estimator, ESTIMATORS)
     _v.check_n(n)
     _v.check_integer("sample_size", sample_size, 1)
     _v.check_positive("sigma0", sigma0)
@@ -592,6 +629,9 @@ def accumulate_mean_variance(n, sample_size, sigma0=1.0):
     return s2 / m * _power_sum(2, jnp.ones_like(n), n)
 
 
+@_v.closed_form(
+    integers=("n", "sample_size"), reals=("sigma0",), broadcast=[("n", "sample_size", "sigma0")]
+)
 def accumulate_moments(n, sample_size, estimator="mle", sigma0=1.0):
     r"""Mean fitted variance and variance of the fitted mean when data accumulate (both refitted).
 
@@ -692,7 +732,12 @@ def accumulate_moments(n, sample_size, estimator="mle", sigma0=1.0):
 # ---------------------------------------------------------------------------
 
 
-def anchored_mean(n, sample_size, lam, sigma0=1.0, mu0=0.0, real_mean=None):
+@_v.closed_form(
+    integers=("n", "sample_size"),
+    reals=("lam", "sigma0", "mu0", "real_mean"),
+    broadcast=[("n", "sample_size", "lam", "sigma0", "mu0", "real_mean")],
+)
+def anchored_mean(n, sample_size, lam, sigma0=1.0, mu0=0.0, real_mean=None, estimator="mle"):
     r"""Mean and variance of :math:`\mu_n` anchored by a fixed real set (F3).
 
     Model (known :math:`\sigma_0`, only the mean is refitted). A real set of
@@ -749,6 +794,9 @@ def anchored_mean(n, sample_size, lam, sigma0=1.0, mu0=0.0, real_mean=None):
         mu0: real mean.
         real_mean: if given, the realised real-set mean :math:`\bar x`: the
             moments are then conditional on the real set.
+        estimator: ``"mle"`` or ``"unbiased"`` (static; no effect: the
+            variance is known, not refitted; accepted for a uniform signature
+            and validated).
 
     Returns:
         :class:`MeanMoments` ``(mean, variance)`` of :math:`\mu_n`, arrays of
@@ -762,6 +810,7 @@ def anchored_mean(n, sample_size, lam, sigma0=1.0, mu0=0.0, real_mean=None):
         >>> round(float(mixing.anchored_mean(1, 10, 0.5).variance), 6)  # fit 1: all real
         0.1
     """
+    _v.check_choice("estimator", estimator, ESTIMATORS)
     _v.check_n(n)
     _v.check_integer("sample_size", sample_size, 1)
     _v.check_unit_interval("lam", lam)
@@ -796,6 +845,11 @@ def anchored_mean(n, sample_size, lam, sigma0=1.0, mu0=0.0, real_mean=None):
 # ---------------------------------------------------------------------------
 
 
+@_v.closed_form(
+    integers=("n", "sample_sizes"),
+    reals=("sigma0",),
+    broadcast=[("n", ("sample_sizes", 1), "sigma0")],
+)
 def schedule_w2(n, sample_sizes, estimator="unbiased", sigma0=1.0):
     r"""Expected squared W2 distance to the real law with a sample-size schedule :math:`M_t` (G6).
 
@@ -898,6 +952,7 @@ def schedule_w2(n, sample_sizes, estimator="unbiased", sigma0=1.0):
     return ScheduleW2(mean_part + std_part, mean_part, std_part)
 
 
+@_v.closed_form(integers=("n",), reals=("m0", "power"), broadcast=[("m0", "power")])
 def power_schedule(n, m0, power):
     r"""The sample-size schedule :math:`M_t = \lceil M_0 t^p \rceil`, :math:`t = 1..n`.
 

@@ -35,11 +35,33 @@ covariance :math:`\sigma^2 (X^\top X)^{-1}`; for Gaussian rows
 (inverse-Wishart mean), infinite for :math:`T \le d + 1`.
 
 Conventions of this module (those of :mod:`theory.gaussian`): pure
-``jax.numpy``, no randomness; arguments broadcast; dtype is the promotion
-with Python ``float``; ``regime`` and ``design`` are static strings; concrete
-inputs are validated (``ValueError`` naming the argument and the value);
-``n`` may be traced everywhere (every sum over generations has a closed form
-or a fixed-length evaluation).
+``jax.numpy``, no randomness; arguments broadcast; ``regime`` and ``design``
+are static strings, taken by both closed forms (``ridge_test_error`` is
+conditional on a fixed design: it accepts ``design="fixed"`` only;
+``ridge_spectrum`` builds an input and takes neither); ``n`` may be traced
+everywhere (every sum over generations has a closed form or a fixed-length
+evaluation). Float64 and arguments:
+
+* Float64 without ``jax_enable_x64`` (``theory._precision``). With x64 on,
+  every function runs as written. With x64 off (a plain Python session) and
+  every argument concrete, the function is evaluated inside
+  ``jax.enable_x64(True)`` and ``jax.ensure_compile_time_eval()`` and returns
+  NumPy arrays: the float64 values of an x64 session, bit for bit (so
+  ``expected_std(60, 17, "mle")`` is exact to 4e-14 instead of 5e-5). Under
+  a user's ``jax.jit`` / ``jax.grad`` / ``jax.vmap`` without x64, traced
+  arguments are computed in the tracer's dtype (float32) and the result is a
+  tracer (usable, differentiable, float32-accurate); a call whose arguments
+  are all concrete inside such a ``jit`` is evaluated at trace time in float64
+  and enters the program as a constant. The dtype rule is the x64 one: the
+  promotion of the inputs with Python ``float``, so an explicitly float32
+  array (also a ``jnp`` array created without x64) computes in float32.
+* Arguments (``theory._validate``, one rule for every theory module): Python
+  numbers, lists and tuples, NumPy and JAX arrays are accepted;
+  integer-valued arguments must hold integers of magnitude at most ``2**53``
+  (``2.5`` and ``10**20`` are refused by name); shapes that do not broadcast
+  are refused in one line naming both arguments and the shape. Concrete
+  inputs are validated (``ValueError`` naming the argument and the first bad
+  value); traced inputs are not checked.
 
 References:
     Dohmatob, E., Feng, Y. & Kempe, J. (2024). Model Collapse Demystified:
@@ -129,6 +151,11 @@ def _check_sizes(dim, num_samples) -> None:
             )
 
 
+@_v.closed_form(
+    integers=("n", "dim", "num_samples"),
+    reals=("noise",),
+    broadcast=[("n", "dim", "num_samples", "noise")],
+)
 def test_error(n, dim, num_samples, noise, regime="replace", design="fixed"):
     r"""Expected excess test error of OLS after ``n`` fits (L1, L2), averaged over noise and design.
 
@@ -258,7 +285,12 @@ def _check_ridge_inputs(n, eigenvalues, signal, noise, ridge):
             )
 
 
-def ridge_test_error(n, eigenvalues, signal, noise, ridge, regime="replace"):
+@_v.closed_form(
+    integers=("n",),
+    reals=("eigenvalues", "signal", "noise", "ridge"),
+    broadcast=[("n", "noise", "ridge", ("eigenvalues", 1)), ("eigenvalues", "signal")],
+)
+def ridge_test_error(n, eigenvalues, signal, noise, ridge, regime="replace", design="fixed"):
     r"""Excess test error of ridge regression after ``n`` fits, conditional on a fixed design.
 
     Model: the fixed-design chain of the module docstring with ridge
@@ -336,6 +368,9 @@ def ridge_test_error(n, eigenvalues, signal, noise, ridge, regime="replace"):
         noise: label-noise standard deviation :math:`\sigma \ge 0`.
         ridge: :math:`\lambda \ge 0`, broadcast against the batch shape.
         regime: ``"replace"`` or ``"accumulate"`` (static).
+        design: ``"fixed"`` only (static): the result is conditional on one
+            fixed design; accepted for a uniform signature with
+            :func:`test_error`, and ``"fresh"`` is refused (not derived).
 
     Returns:
         :class:`RidgeError` ``(total, bias, variance)``, arrays of the
@@ -353,6 +388,7 @@ def ridge_test_error(n, eigenvalues, signal, noise, ridge, regime="replace"):
         0.5625
     """
     _v.check_choice("regime", regime, REGIMES)
+    _v.check_choice("design", design, ("fixed",))
     _check_ridge_inputs(n, eigenvalues, signal, noise, ridge)
     dt = _dtype(n, eigenvalues, signal, noise, ridge)
     kappa = jnp.asarray(eigenvalues, dt)
@@ -383,6 +419,7 @@ def ridge_test_error(n, eigenvalues, signal, noise, ridge, regime="replace"):
     return RidgeError(bias + var, bias, var)
 
 
+@_v.closed_form(reals=("design", "w_star"))
 def ridge_spectrum(design, w_star):
     r"""Spectrum of :math:`X^\top X` and :math:`s_i = (v_i^\top w^*)^2` (for ridge_test_error).
 

@@ -59,14 +59,36 @@ Conventions of this module (those of :mod:`theory.gaussian`):
   may be traced by ``jax.jit`` / ``jax.vmap``. Arguments that set array sizes
   or loop lengths must be concrete (Python ints or concrete arrays) and each
   function says which; passing a tracer there raises ``ValueError``.
-* The computation dtype is the promotion of the float inputs with Python
-  ``float`` (``float64`` under ``jax_enable_x64`` unless an input is
-  ``float32``).
 * Probability vectors lie on the last axis; leading axes are batch axes.
   Concrete probability vectors must have finite entries ``>= 0`` summing to 1
   within 1e-6; they are used as given (not renormalised).
-* Concrete inputs are validated (``ValueError`` naming the argument and the
-  bad value); traced inputs are not checked.
+* Uniform keywords: the Wright-Fisher functions (D1-D4:
+  ``expected_heterozygosity``, ``survival_probability``,
+  ``expected_support_size``, ``fixation_probability``,
+  ``mean_absorption_time``) all take ``sample_size`` and ``p``
+  (``fixation_probability`` validates ``sample_size`` and does not depend on
+  it). The Poisson-limit (D5) and infinite-M sampling functions have no
+  sample size by construction. Loop lengths (``n``, ``k``) must fit int32.
+* Float64 without ``jax_enable_x64`` (``theory._precision``). With x64 on,
+  every function runs as written. With x64 off (a plain Python session) and
+  every argument concrete, the function is evaluated inside
+  ``jax.enable_x64(True)`` and ``jax.ensure_compile_time_eval()`` and returns
+  NumPy arrays: the float64 values of an x64 session, bit for bit (so
+  ``expected_std(60, 17, "mle")`` is exact to 4e-14 instead of 5e-5). Under
+  a user's ``jax.jit`` / ``jax.grad`` / ``jax.vmap`` without x64, traced
+  arguments are computed in the tracer's dtype (float32) and the result is a
+  tracer (usable, differentiable, float32-accurate); a call whose arguments
+  are all concrete inside such a ``jit`` is evaluated at trace time in float64
+  and enters the program as a constant. The dtype rule is the x64 one: the
+  promotion of the inputs with Python ``float``, so an explicitly float32
+  array (also a ``jnp`` array created without x64) computes in float32.
+* Arguments (``theory._validate``, one rule for every theory module): Python
+  numbers, lists and tuples, NumPy and JAX arrays are accepted;
+  integer-valued arguments must hold integers of magnitude at most ``2**53``
+  (``2.5`` and ``10**20`` are refused by name); shapes that do not broadcast
+  are refused in one line naming both arguments and the shape. Concrete
+  inputs are validated (``ValueError`` naming the argument and the first bad
+  value); traced inputs are not checked.
 
 Numerics. Binomial and multinomial probabilities are evaluated in log space
 with Loader's saddle-point form (:func:`_log_mult_pmf`, :func:`_log_binom`):

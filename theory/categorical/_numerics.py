@@ -128,6 +128,7 @@ def _concrete_n(n, func: str):
             f"n must be an integer or a 1-D sequence of integers; got shape {arr.shape}"
         )
     _v.check_n(arr)
+    _v.check_at_most("n", arr, 2**31 - 1, "(the loop counter is int32)")
     return arr.astype(np.int64).reshape(-1), arr.ndim == 0
 
 

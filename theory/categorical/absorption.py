@@ -92,6 +92,7 @@ def _absorption_table(m: int, k: int, dtype_name: str):
     return states, np.asarray(t)
 
 
+@_v.closed_form(integers=("sample_size",), reals=("p",))
 def mean_absorption_time(sample_size, p, method="exact", *, max_states=MAX_EXACT_STATES):
     r"""Expected number of fits until the fit is a one-point distribution (D4).
 

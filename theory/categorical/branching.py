@@ -17,6 +17,9 @@ from theory.categorical._numerics import _dtype
 # ---------------------------------------------------------------------------
 
 
+_INT32_MAX = 2**31 - 1
+
+
 @jax.jit
 def _g_kernel(k):
     """g_k = g^(k)(inf), g(x) = 1 - exp(-x), elementwise for k >= 1 (float array)."""
@@ -28,6 +31,7 @@ def _g_kernel(k):
     return lax.fori_loop(jnp.int32(1), kmax, body, jnp.ones_like(k))
 
 
+@_v.closed_form(integers=("k",))
 def suresh_g(k):
     r"""The iterates :math:`g_k = g^{(k)}(\infty)` of :math:`g(x) = 1 - e^{-x}` (D5).
 
@@ -72,6 +76,7 @@ def suresh_g(k):
         0.632121
     """
     _v.check_integer("k", k, 1)
+    _v.check_at_most("k", k, _INT32_MAX, "(the loop counter is int32)")
     dt = _dtype(k)
     k = jnp.asarray(k, dt)
     if k.size == 0:
@@ -79,6 +84,7 @@ def suresh_g(k):
     return _g_kernel(k)
 
 
+@_v.closed_form(integers=("n", "count"), broadcast=[("n", "count")])
 def poisson_survival_probability(n, count):
     r"""P(word still present in fit ``n`` | it has ``count`` tokens in fit 1), Poisson chain (D5).
 
@@ -133,6 +139,7 @@ def poisson_survival_probability(n, count):
         0.632121
     """
     _v.check_integer("n", n, 1)
+    _v.check_at_most("n", n, _INT32_MAX, "(the loop counter is int32)")
     _v.check_integer("count", count, 0)
     dt = _dtype(n, count)
     n, count = jnp.broadcast_arrays(jnp.asarray(n, dt), jnp.asarray(count, dt))
@@ -141,6 +148,7 @@ def poisson_survival_probability(n, count):
     return jnp.where(count > 0, val, 0.0)
 
 
+@_v.closed_form(integers=("n",), reals=("rate",), broadcast=[("n", "rate")])
 def poisson_survival_from_rate(n, rate):
     r"""P(word present in fit ``n``) when its real data count is Poisson(``rate``) (D5).
 
@@ -181,6 +189,7 @@ def poisson_survival_from_rate(n, rate):
         0.864665
     """
     _v.check_n(n)
+    _v.check_at_most("n", n, _INT32_MAX, "(the loop counter is int32)")
     _v.check_nonnegative("rate", rate)
     dt = _dtype(n, rate)
     n, rate = jnp.broadcast_arrays(jnp.asarray(n, dt), jnp.asarray(rate, dt))
@@ -189,6 +198,7 @@ def poisson_survival_from_rate(n, rate):
     return jnp.where(rate > 0, val, 0.0)
 
 
+@_v.closed_form(integers=("n", "count"), reals=("upper_constant",), broadcast=[("n", "count")])
 def suresh_survival_bounds(n, count, upper_constant=3.0):
     r"""Suresh et al.-type bounds on the survival of a word with ``count`` tokens in fit 1 (D5).
 
@@ -260,6 +270,7 @@ def suresh_survival_bounds(n, count, upper_constant=3.0):
     return surv(1.0 / n), surv(jnp.minimum(c / n, 1.0))
 
 
+@_v.closed_form(integers=("n",), reals=("rate", "upper_constant"), broadcast=[("n", "rate")])
 def suresh_survival_bounds_from_rate(n, rate, upper_constant=3.0):
     r"""Bounds on the survival of a word of real expected count ``rate`` (D5, Poisson model).
 

@@ -14,6 +14,11 @@ from theory.categorical._numerics import _dtype
 # ---------------------------------------------------------------------------
 
 
+@_v.closed_form(
+    integers=("n", "sample_size"),
+    reals=("p", "smoothing"),
+    broadcast=[("n", "sample_size", "smoothing", ("p", 1))],
+)
 def expected_heterozygosity(n, sample_size, p, smoothing=0.0):
     r"""Mean heterozygosity :math:`\mathbb{E}[H_n]` of fit ``n``, :math:`H = 1 - \sum_i p_i^2` (D1).
 
@@ -106,7 +111,8 @@ def expected_heterozygosity(n, sample_size, p, smoothing=0.0):
 # ---------------------------------------------------------------------------
 
 
-def fixation_probability(p):
+@_v.closed_form(integers=("sample_size",), reals=("p",))
+def fixation_probability(p, sample_size=None):
     r"""Probability that the chain is absorbed at each category: :math:`p_0` itself (D2).
 
     *Derivation*: the frequency :math:`X_n^{(i)}/M` of category :math:`i` is
@@ -115,11 +121,15 @@ def fixation_probability(p):
     at a one-point distribution (every non-absorbing state reaches one in a
     single step with positive probability). Optional stopping at the
     absorption time :math:`T` gives :math:`P(\text{fixed at } i) =
-    \mathbb{E}[X_T^{(i)}/M] = p_{0,i}`. Exact for every ``sample_size``; the
-    argument has no ``sample_size`` because the answer does not depend on it.
+    \mathbb{E}[X_T^{(i)}/M] = p_{0,i}`. Exact for every ``sample_size``:
+    the argument is accepted for a uniform signature with the other
+    Wright-Fisher functions and validated, but the answer does not depend on
+    it.
 
     Args:
         p: real distribution(s), shape ``(..., K)``; may be traced.
+        sample_size: tokens per fit, an integer ``M >= 2``, or None (no
+            effect).
 
     Returns:
         ``p`` as an array of the computation dtype (same shape).
@@ -133,4 +143,6 @@ def fixation_probability(p):
         [0.25, 0.75]
     """
     _v.check_probability_vector("p", p)
+    if sample_size is not None:
+        _v.check_integer("sample_size", sample_size, 2)
     return jnp.asarray(p, _dtype(p))

@@ -20,6 +20,9 @@ from theory.categorical._numerics import _concrete_n, _dtype, _record_iterates, 
 # ---------------------------------------------------------------------------
 
 
+_SAMPLING_SHAPES = (("p", 1), "temperature", "top_k", "top_p")
+
+
 def _log_normalize(logp):
     return logp - jax.nn.logsumexp(logp, axis=-1, keepdims=True)
 
@@ -74,6 +77,9 @@ def _sampling_args(p, temperature, top_k, top_p):
     return dt, _log_normalize(logp), arg(temperature, dt), arg(top_k, jnp.int32), arg(top_p, dt)
 
 
+@_v.closed_form(
+    integers=("top_k",), reals=("p", "temperature", "top_p"), broadcast=[_SAMPLING_SHAPES]
+)
 def sampling_transform(p, temperature=1.0, top_k=None, top_p=None):
     r"""The distribution a model with fit ``p`` samples from under biased decoding.
 
@@ -129,6 +135,9 @@ def _trajectory_kernel(targets, logp, tau, k, tp, *, flags):
     return jnp.exp(_record_iterates(step, logp, targets))
 
 
+@_v.closed_form(
+    integers=("n", "top_k"), reals=("p", "temperature", "top_p"), broadcast=[_SAMPLING_SHAPES]
+)
 def deterministic_trajectory(n, p, temperature=1.0, top_k=None, top_p=None):
     r"""Fit ``n`` in the infinite-sample limit when the model samples with a biased decoder.
 
@@ -236,6 +245,7 @@ def _nucleus_kernel(logp, tp):
     return changes + 1, jnp.sum(jnp.isfinite(lp), axis=-1, dtype=jnp.int32), jnp.exp(lp)
 
 
+@_v.closed_form(reals=("p", "top_p"), broadcast=[(("p", 1), "top_p")])
 def nucleus_fixed_point(p, top_p):
     r"""Where and when top-p sampling alone stops changing the fit (infinite :math:`M`).
 

@@ -174,6 +174,7 @@ def _survival(n_flat: np.ndarray, m: int, p):
     return table[jnp.asarray(index)].reshape(n_flat.shape + p.shape)
 
 
+@_v.closed_form(integers=("n", "sample_size"), reals=("p",))
 def survival_probability(n, sample_size, p):
     r"""Probability that a category of real probability ``p`` is still present in fit ``n`` (D3).
 
@@ -263,6 +264,7 @@ def survival_probability(n, sample_size, p):
     return out[0] if scalar else out
 
 
+@_v.closed_form(integers=("n", "sample_size"), reals=("p",))
 def expected_support_size(n, sample_size, p):
     r"""Expected number of categories present in fit ``n`` (D3).
 

@@ -46,12 +46,35 @@ Conventions of this module:
   in its float arguments (``sigma0``, ``eps``, ``k``, ``x``, ``q``).
   ``n`` and ``sample_size`` are integer-valued; derivatives with respect to
   them are not meaningful.
-* Array arguments broadcast against each other. The computation dtype is
-  the promotion of the inputs with Python ``float`` (``float64`` under
-  ``jax_enable_x64`` unless an input is ``float32``; ``float32`` otherwise).
+* Array arguments broadcast against each other.
 * ``estimator`` is a static Python string, ``"mle"`` or ``"unbiased"``.
-* Concrete inputs are validated (``ValueError`` naming the argument and the
-  bad value); traced inputs are not checked.
+* Uniform keywords: every function takes ``estimator`` and ``sigma0``, so a
+  script can call all of them with the same keywords. Where the quantity does
+  not depend on one (``variance_cv2``, ``std_cv2`` and ``log_variance_var``
+  on either; ``collapse_probability``, ``median_tail_mass`` and
+  ``expected_tail_mass`` on ``sigma0``; ``markov_tail_bound`` on
+  ``estimator``) it is still validated and only takes part in the broadcast
+  shape.
+* Float64 without ``jax_enable_x64`` (``theory._precision``). With x64 on,
+  every function runs as written. With x64 off (a plain Python session) and
+  every argument concrete, the function is evaluated inside
+  ``jax.enable_x64(True)`` and ``jax.ensure_compile_time_eval()`` and returns
+  NumPy arrays: the float64 values of an x64 session, bit for bit (so
+  ``expected_std(60, 17, "mle")`` is exact to 4e-14 instead of 5e-5). Under
+  a user's ``jax.jit`` / ``jax.grad`` / ``jax.vmap`` without x64, traced
+  arguments are computed in the tracer's dtype (float32) and the result is a
+  tracer (usable, differentiable, float32-accurate); a call whose arguments
+  are all concrete inside such a ``jit`` is evaluated at trace time in float64
+  and enters the program as a constant. The dtype rule is the x64 one: the
+  promotion of the inputs with Python ``float``, so an explicitly float32
+  array (also a ``jnp`` array created without x64) computes in float32.
+* Arguments (``theory._validate``, one rule for every theory module): Python
+  numbers, lists and tuples, NumPy and JAX arrays are accepted;
+  integer-valued arguments must hold integers of magnitude at most ``2**53``
+  (``2.5`` and ``10**20`` are refused by name); shapes that do not broadcast
+  are refused in one line naming both arguments and the shape. Concrete
+  inputs are validated (``ValueError`` naming the argument and the first bad
+  value); traced inputs are not checked.
 
 References:
     Shumailov, I. et al. (2024). AI models collapse when trained on

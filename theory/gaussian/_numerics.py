@@ -193,3 +193,14 @@ def _check_common(n=None, sample_size=None, estimator=None, sigma0=None):
         _v.check_sample_size(sample_size)
     if sigma0 is not None:
         _v.check_positive("sigma0", sigma0)
+
+
+def _with_unused(out, *unused):
+    """``out`` broadcast against arguments accepted for a uniform signature but without effect."""
+    shape = jnp.broadcast_shapes(jnp.shape(out), *(jnp.shape(u) for u in unused))
+    return jnp.broadcast_to(out, shape)
+
+
+# The argument rule of every public function (theory._validate.closed_form).
+_INTEGERS = ("n", "sample_size")
+_COMMON = ("n", "sample_size", "sigma0")

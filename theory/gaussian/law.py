@@ -13,7 +13,9 @@ from jax.scipy import special as jsp
 
 from theory import _validate as _v
 from theory.gaussian._numerics import (
+    _COMMON,
     _EULER_GAMMA,
+    _INTEGERS,
     _NEWTON_STEPS,
     _PG_ASYM,
     _PG_NBERN,
@@ -31,6 +33,7 @@ from theory.gaussian._numerics import (
     _powers,
     _psi_minus_log,
     _stirling_rem,
+    _with_unused,
 )
 
 # ---------------------------------------------------------------------------
@@ -278,6 +281,7 @@ def _cdf_std(xs, n, h, log_r, method):
     return jnp.where(pos, f, jnp.where(xs >= 0, 1.0, 0.0)).astype(dt)
 
 
+@_v.closed_form(integers=_INTEGERS, reals=("x", "sigma0"), broadcast=[("x", *_COMMON)])
 def log_variance_cdf(x, n, sample_size, estimator="unbiased", sigma0=1.0, method="saddlepoint"):
     r"""CDF of :math:`\log\sigma_n^2`: :math:`P(\log\sigma_n^2 \le x)` (catalogue G10).
 
@@ -369,6 +373,7 @@ def _bisect_body(_, carry):
     return jnp.where(right, mid, lo), jnp.where(right, hi, mid), q, n, c
 
 
+@_v.closed_form(integers=_INTEGERS, reals=("q", "sigma0"), broadcast=[("q", *_COMMON)])
 def log_variance_quantile(q, n, sample_size, estimator="unbiased", sigma0=1.0):
     r"""Quantile of :math:`\log\sigma_n^2` under the saddlepoint CDF (G10).
 
@@ -439,7 +444,10 @@ def log_variance_quantile(q, n, sample_size, estimator="unbiased", sigma0=1.0):
     return x + 2.0 * jnp.log(sigma0)
 
 
-def collapse_probability(n, sample_size, eps, estimator="unbiased", method="saddlepoint"):
+@_v.closed_form(integers=_INTEGERS, reals=("eps", "sigma0"), broadcast=[(*_COMMON, "eps")])
+def collapse_probability(
+    n, sample_size, eps, estimator="unbiased", method="saddlepoint", sigma0=1.0
+):
     r"""Probability that the fitted variance has collapsed below a fraction (G10).
 
     .. math::
@@ -447,6 +455,10 @@ def collapse_probability(n, sample_size, eps, estimator="unbiased", method="sadd
         P(\sigma_n^2 < \varepsilon\,\sigma_0^2)
         = P\Big(\sum_{t=1}^n \log(\chi^2_{\nu,t}/c) < \log\varepsilon\Big)
         = \texttt{log\_variance\_cdf}(\log\varepsilon, n, M, \sigma_0 = 1).
+
+    ``eps`` is a fraction of :math:`\sigma_0^2`, so the probability does not
+    depend on :math:`\sigma_0`: ``sigma0`` is accepted for a uniform
+    signature, validated, and changes only the broadcast shape.
 
     Approximation: Lugannani-Rice saddlepoint (default) or the normal (CLT)
     approximation of the sum of n iid :math:`\log(\chi^2_\nu/c)` terms.
@@ -468,6 +480,7 @@ def collapse_probability(n, sample_size, eps, estimator="unbiased", method="sadd
         eps: variance fraction ``> 0`` (``inf`` allowed).
         estimator: ``"mle"`` or ``"unbiased"`` (static).
         method: ``"saddlepoint"`` or ``"normal"`` (static).
+        sigma0: real standard deviation ``> 0`` (no effect).
 
     Returns:
         Array of probabilities, broadcast shape of the inputs.
@@ -482,11 +495,14 @@ def collapse_probability(n, sample_size, eps, estimator="unbiased", method="sadd
         0.79
     """
     _v.check_positive("eps", eps, allow_inf=True)
+    _check_common(sigma0=sigma0)
     dt = _dtype(n, sample_size, eps)
-    return log_variance_cdf(jnp.log(jnp.asarray(eps, dt)), n, sample_size, estimator, 1.0, method)
+    out = log_variance_cdf(jnp.log(jnp.asarray(eps, dt)), n, sample_size, estimator, 1.0, method)
+    return _with_unused(out, sigma0)
 
 
-def median_tail_mass(n, sample_size, k, estimator="unbiased"):
+@_v.closed_form(integers=_INTEGERS, reals=("k", "sigma0"), broadcast=[(*_COMMON, "k")])
+def median_tail_mass(n, sample_size, k, estimator="unbiased", sigma0=1.0):
     r"""Median across chains of the fit's own tail mass beyond ``k`` real sds (G7a).
 
     .. math::
@@ -497,7 +513,9 @@ def median_tail_mass(n, sample_size, k, estimator="unbiased"):
     increasing in :math:`\sigma_n`, so its median is
     :math:`2\Phi(-k\, e^{-q_{50}/2})` with :math:`q_{50}` the median of
     :math:`\log(\sigma_n^2/\sigma_0^2)` (:func:`log_variance_quantile`, scale
-    free). The median chain's tails vanish as the chain collapses. Accuracy:
+    free; ``sigma0`` is accepted for a uniform signature, validated, and
+    changes only the broadcast shape). The median chain's tails vanish as the
+    chain collapses. Accuracy:
     exact at n = 1 (the chi-square median); for n >= 2 that of the
     saddlepoint median of :math:`\log\sigma_n^2` (see
     :func:`log_variance_cdf`).
@@ -507,6 +525,7 @@ def median_tail_mass(n, sample_size, k, estimator="unbiased"):
         sample_size: samples per fit ``M >= 2``.
         k: threshold in units of the real sd, ``>= 0``.
         estimator: ``"mle"`` or ``"unbiased"`` (static).
+        sigma0: real standard deviation ``> 0`` (no effect).
 
     Returns:
         Array of the broadcast shape of the inputs.
@@ -519,10 +538,10 @@ def median_tail_mass(n, sample_size, k, estimator="unbiased"):
         >>> round(float(gaussian.median_tail_mass(0, 10, 2.0)), 4)  # 2 Phi(-2)
         0.0455
     """
-    _check_common(n, sample_size, estimator)
+    _check_common(n, sample_size, estimator, sigma0)
     _v.check_nonnegative("k", k)
     dt = _dtype(n, sample_size, k)
     q50 = log_variance_quantile(
         jnp.asarray(0.5, dt), jnp.asarray(n, dt), jnp.asarray(sample_size, dt), estimator
     )
-    return 2.0 * jsp.ndtr(-jnp.asarray(k, dt) * jnp.exp(-0.5 * q50))
+    return _with_unused(2.0 * jsp.ndtr(-jnp.asarray(k, dt) * jnp.exp(-0.5 * q50)), sigma0)

@@ -6,13 +6,23 @@ import jax.numpy as jnp
 from jax.scipy import special as jsp
 
 from theory import _validate as _v
-from theory.gaussian._numerics import _check_common, _drift, _dtype, _log_c4_h, _params
+from theory.gaussian._numerics import (
+    _COMMON,
+    _INTEGERS,
+    _check_common,
+    _drift,
+    _dtype,
+    _log_c4_h,
+    _params,
+    _with_unused,
+)
 
 # ---------------------------------------------------------------------------
 # Moments (G2-G6).
 # ---------------------------------------------------------------------------
 
 
+@_v.closed_form(integers=_INTEGERS, reals=("sigma0",), broadcast=[_COMMON])
 def expected_variance(n, sample_size, estimator="unbiased", sigma0=1.0):
     r"""Mean fitted variance after ``n`` fits (catalogue G2).
 
@@ -52,6 +62,7 @@ def expected_variance(n, sample_size, estimator="unbiased", sigma0=1.0):
     return sigma0**2 * jnp.exp(n * log_r)
 
 
+@_v.closed_form(integers=_INTEGERS, reals=("sigma0",), broadcast=[_COMMON])
 def expected_std(n, sample_size, estimator="unbiased", sigma0=1.0):
     r"""Mean fitted standard deviation after ``n`` fits (catalogue G4).
 
@@ -93,7 +104,8 @@ def expected_std(n, sample_size, estimator="unbiased", sigma0=1.0):
     return sigma0 * jnp.exp(n * (_log_c4_h(h) + 0.5 * log_r))
 
 
-def variance_cv2(n, sample_size):
+@_v.closed_form(integers=_INTEGERS, reals=("sigma0",), broadcast=[_COMMON])
+def variance_cv2(n, sample_size, estimator="unbiased", sigma0=1.0):
     r"""Squared coefficient of variation of :math:`\sigma_n^2` across chains (G2).
 
     .. math::
@@ -102,7 +114,9 @@ def variance_cv2(n, sample_size):
         = \left(\frac{\mathbb{E}[G^2]}{\mathbb{E}[G]^2}\right)^n - 1
         = \left(\frac{M+1}{M-1}\right)^n - 1,
 
-    the same for both estimators (the divisor cancels). Use it to decide
+    the same for both estimators (the divisor cancels) and free of
+    :math:`\sigma_0` (``estimator`` and ``sigma0`` are accepted for a uniform
+    signature, validated, and change only the broadcast shape). Use it to decide
     whether a cross-chain mean of :math:`\sigma_n^2` is measurable with a
     given number of chains: its relative standard error is
     :math:`\sqrt{\mathrm{cv}^2 / \mathrm{chains}}`.
@@ -110,6 +124,8 @@ def variance_cv2(n, sample_size):
     Args:
         n: number of fits (non-negative integer values).
         sample_size: samples per fit ``M >= 2``.
+        estimator: ``"mle"`` or ``"unbiased"`` (static; no effect).
+        sigma0: real standard deviation ``> 0`` (no effect).
 
     Returns:
         Array of the broadcast shape of the inputs (computed with ``expm1``).
@@ -122,14 +138,15 @@ def variance_cv2(n, sample_size):
         >>> round(float(gaussian.variance_cv2(1, 11)), 6)  # 12/10 - 1
         0.2
     """
-    _check_common(n, sample_size)
+    _check_common(n, sample_size, estimator, sigma0)
     dt = _dtype(n, sample_size)
     m = jnp.asarray(sample_size, dt)
     n = jnp.asarray(n, dt)
-    return jnp.expm1(n * jnp.log1p(2.0 / (m - 1.0)))
+    return _with_unused(jnp.expm1(n * jnp.log1p(2.0 / (m - 1.0))), sigma0)
 
 
-def std_cv2(n, sample_size, estimator="unbiased"):
+@_v.closed_form(integers=_INTEGERS, reals=("sigma0",), broadcast=[_COMMON])
+def std_cv2(n, sample_size, estimator="unbiased", sigma0=1.0):
     r"""Squared coefficient of variation of :math:`\sigma_n` across chains (G4).
 
     .. math::
@@ -137,13 +154,15 @@ def std_cv2(n, sample_size, estimator="unbiased"):
         \frac{\mathbb{E}[\sigma_n^2]}{\mathbb{E}[\sigma_n]^2} - 1
         = \left(\frac{r}{a^2}\right)^n - 1 = c_4(M)^{-2n} - 1,
 
-    which does not depend on the estimator (the argument is accepted for a
-    uniform signature and validated).
+    which depends on neither the estimator nor :math:`\sigma_0` (both are
+    accepted for a uniform signature, validated, and change only the
+    broadcast shape).
 
     Args:
         n: number of fits (non-negative integer values).
         sample_size: samples per fit ``M >= 2``.
         estimator: ``"mle"`` or ``"unbiased"`` (static; no effect).
+        sigma0: real standard deviation ``> 0`` (no effect).
 
     Returns:
         Array of the broadcast shape of the inputs.
@@ -156,13 +175,14 @@ def std_cv2(n, sample_size, estimator="unbiased"):
         >>> round(float(gaussian.std_cv2(1, 2)), 4)  # pi/2 - 1
         0.5708
     """
-    _check_common(n, sample_size, estimator)
+    _check_common(n, sample_size, estimator, sigma0)
     dt = _dtype(n, sample_size)
     h = 0.5 * (jnp.asarray(sample_size, dt) - 1.0)
     n = jnp.asarray(n, dt)
-    return jnp.expm1(-2.0 * n * _log_c4_h(h))
+    return _with_unused(jnp.expm1(-2.0 * n * _log_c4_h(h)), sigma0)
 
 
+@_v.closed_form(integers=_INTEGERS, reals=("sigma0",), broadcast=[_COMMON])
 def log_variance_mean(n, sample_size, estimator="unbiased", sigma0=1.0):
     r"""Mean of :math:`\log \sigma_n^2` (catalogue G3).
 
@@ -202,18 +222,23 @@ def log_variance_mean(n, sample_size, estimator="unbiased", sigma0=1.0):
     return 2.0 * jnp.log(sigma0) + n * _drift(h, log_r)
 
 
-def log_variance_var(n, sample_size):
+@_v.closed_form(integers=_INTEGERS, reals=("sigma0",), broadcast=[_COMMON])
+def log_variance_var(n, sample_size, estimator="unbiased", sigma0=1.0):
     r"""Variance of :math:`\log\sigma_n^2` (catalogue G3).
 
     .. math::
 
         \operatorname{Var}[\log\sigma_n^2] = n\, \psi'(\nu/2),
 
-    the same for both estimators (the divisor only shifts the logarithm).
+    the same for both estimators (the divisor only shifts the logarithm) and
+    for every :math:`\sigma_0` (``estimator`` and ``sigma0`` are accepted for
+    a uniform signature, validated, and change only the broadcast shape).
 
     Args:
         n: number of fits (non-negative integer values).
         sample_size: samples per fit ``M >= 2``.
+        estimator: ``"mle"`` or ``"unbiased"`` (static; no effect).
+        sigma0: real standard deviation ``> 0`` (no effect).
 
     Returns:
         Array of the broadcast shape of the inputs.
@@ -226,13 +251,14 @@ def log_variance_var(n, sample_size):
         >>> round(float(gaussian.log_variance_var(1, 3)), 6)  # psi'(1) = pi^2/6
         1.644934
     """
-    _check_common(n, sample_size)
+    _check_common(n, sample_size, estimator, sigma0)
     dt = _dtype(n, sample_size)
     h = 0.5 * (jnp.asarray(sample_size, dt) - 1.0)
     n = jnp.asarray(n, dt)
-    return n * jsp.polygamma(1, h)
+    return _with_unused(n * jsp.polygamma(1, h), sigma0)
 
 
+@_v.closed_form(integers=_INTEGERS, reals=("sigma0",), broadcast=[_COMMON])
 def mean_variance(n, sample_size, estimator="unbiased", sigma0=1.0):
     r"""Variance of the fitted mean across chains, :math:`\operatorname{Var}(\mu_n)` (G5).
 
@@ -273,6 +299,7 @@ def mean_variance(n, sample_size, estimator="unbiased", sigma0=1.0):
     return sigma0**2 * n / m
 
 
+@_v.closed_form(integers=_INTEGERS, reals=("sigma0",), broadcast=[_COMMON])
 def expected_w2_squared(n, sample_size, estimator="unbiased", sigma0=1.0):
     r"""Expected squared Wasserstein-2 distance of fit ``n`` to the real law (G6).
 
@@ -323,7 +350,8 @@ def expected_w2_squared(n, sample_size, estimator="unbiased", sigma0=1.0):
     return sigma0**2 * (var_mu + bias * bias + var_sigma)
 
 
-def markov_tail_bound(n, sample_size, eps, sigma0=1.0, clip=False):
+@_v.closed_form(integers=_INTEGERS, reals=("eps", "sigma0"), broadcast=[(*_COMMON, "eps")])
+def markov_tail_bound(n, sample_size, eps, sigma0=1.0, clip=False, estimator="unbiased"):
     r"""Suresh et al.'s bound on the probability that the fit has not collapsed (G9).
 
     .. math::
@@ -333,8 +361,9 @@ def markov_tail_bound(n, sample_size, eps, sigma0=1.0, clip=False):
 
     by Markov's inequality and :math:`c_4(M) \le \exp(-1/(4M-1))`. It holds
     for both estimators (the MLE :math:`\sigma` is the unbiased one times
-    :math:`\sqrt{r} < 1`). ``eps`` is an absolute threshold on the standard
-    deviation (same units as ``sigma0``).
+    :math:`\sqrt{r} < 1`), so ``estimator`` is accepted for a uniform
+    signature, validated, and has no effect. ``eps`` is an absolute threshold
+    on the standard deviation (same units as ``sigma0``).
 
     Args:
         n: number of fits (non-negative integer values).
@@ -343,6 +372,7 @@ def markov_tail_bound(n, sample_size, eps, sigma0=1.0, clip=False):
         sigma0: real standard deviation ``> 0``.
         clip: if True return ``min(bound, 1)``; by default the bound is
             returned unclipped (it exceeds 1 while it is vacuous).
+        estimator: ``"mle"`` or ``"unbiased"`` (static; no effect).
 
     Returns:
         Array of the broadcast shape of the inputs.
@@ -355,7 +385,7 @@ def markov_tail_bound(n, sample_size, eps, sigma0=1.0, clip=False):
         >>> float(gaussian.markov_tail_bound(0, 10, 2.0))
         0.5
     """
-    _check_common(n, sample_size, None, sigma0)
+    _check_common(n, sample_size, estimator, sigma0)
     _v.check_positive("eps", eps, allow_inf=True)
     dt = _dtype(n, sample_size, eps, sigma0)
     m = jnp.asarray(sample_size, dt)

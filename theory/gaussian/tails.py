@@ -16,6 +16,8 @@ from jax.scipy import special as jsp
 
 from theory import _validate as _v
 from theory.gaussian._numerics import (
+    _COMMON,
+    _INTEGERS,
     _TAIL_LOG_MASS,
     _cgf,
     _check_common,
@@ -288,7 +290,8 @@ def _tail_table_jvp(needed, estimator, grid_size, primals, tangents):
     return values, derivs * k_dot[None, None, :]
 
 
-def expected_tail_mass(n, sample_size, k, estimator="unbiased", *, grid_size=8192):
+@_v.closed_form(integers=_INTEGERS, reals=("k", "sigma0"), broadcast=[(*_COMMON, "k")])
+def expected_tail_mass(n, sample_size, k, estimator="unbiased", sigma0=1.0, *, grid_size=8192):
     r"""Mean across chains of the fit's mass beyond ``k`` *real* sds (G7b).
 
     .. math::
@@ -387,6 +390,9 @@ def expected_tail_mass(n, sample_size, k, estimator="unbiased", *, grid_size=819
         sample_size: samples per fit ``M >= 2``.
         k: threshold in units of the real sd, ``>= 0``.
         estimator: ``"mle"`` or ``"unbiased"`` (static).
+        sigma0: real standard deviation ``> 0`` (no effect: ``k`` is in units
+            of it; accepted for a uniform signature, validated, and changes
+            only the broadcast shape).
         grid_size: number of grid points for the law of :math:`\log Y`
             (static, keyword only, >= 256).
 
@@ -411,7 +417,7 @@ def expected_tail_mass(n, sample_size, k, estimator="unbiased", *, grid_size=819
             "expected_tail_mass needs a concrete n (it sets the number of generations); "
             "got a traced value: pass n as a Python int or close over it outside jax.jit"
         )
-    _check_common(n, sample_size, estimator)
+    _check_common(n, sample_size, estimator, sigma0)
     _v.check_nonnegative("k", k)
     if not isinstance(grid_size, int) or grid_size < 256:
         raise ValueError(f"grid_size must be an int >= 256; got {grid_size!r}")
@@ -419,7 +425,7 @@ def expected_tail_mass(n, sample_size, k, estimator="unbiased", *, grid_size=819
     dt = _dtype(sample_size, k)
     m = jnp.asarray(sample_size, dt)
     kk = jnp.asarray(k, dt)
-    out_shape = jnp.broadcast_shapes(n_np.shape, m.shape, kk.shape)
+    out_shape = jnp.broadcast_shapes(n_np.shape, m.shape, kk.shape, jnp.shape(sigma0))
     n_max = int(n_np.max()) if n_np.size else 0
     if n_max == 0:
         return jnp.broadcast_to(2.0 * jsp.ndtr(-kk), out_shape).astype(dt)
