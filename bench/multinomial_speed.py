@@ -83,8 +83,9 @@ def _ablate(stage):
     import jax.numpy as jnp
 
     import sim.random as sr
+    from sim.random import _multinomial as tree
 
-    real_first, real_finish = sr._first_pass_fn, sr._finish_fn
+    real_first, real_finish = tree._first_pass_fn, tree._finish_fn
 
     def stand_in(keys, salt, n, q, plan):
         x = jnp.floor(n * q)
@@ -105,11 +106,11 @@ def _ablate(stage):
 
     finish = sr._fold_vmap(lambda keys, salt, n, q, x: jnp.where(jnp.isnan(x), jnp.floor(n * q), x))
     if stage != "full":
-        sr._first_pass_fn, sr._finish_fn = first_fn, finish
+        tree._first_pass_fn, tree._finish_fn = first_fn, finish
     try:
         yield jax
     finally:
-        sr._first_pass_fn, sr._finish_fn = real_first, real_finish
+        tree._first_pass_fn, tree._finish_fn = real_first, real_finish
 
 
 def jax_worker(dtype_name, configs, profile):
