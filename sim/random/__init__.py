@@ -23,7 +23,9 @@ Layout (import from ``sim.random``; the modules are implementation):
 * ``_gamma``: :func:`uniform`, :func:`normal`, :func:`uniforms_and_normals`,
   :func:`log_gamma` (Marsaglia-Tsang) and :func:`log_chi2`;
 * ``_binomial``: :func:`binomial` (inversion, BTRS, the gathered fallback);
-* ``_multinomial``: :func:`multinomial` (binomial splits down a tree).
+* ``_multinomial``: :func:`multinomial` (binomial splits down a tree; its
+  ``passes`` argument, :class:`BinomialPasses`, lets a profile swap the binomial
+  passes for stand-ins built with :func:`counter_words` and :func:`batch_rows`).
 
 A new sampler (Bartlett's Wishart draws, Dirichlet draws) is a new module
 beside these, built on ``_bits`` and ``_gamma``, and re-exported here.
@@ -35,29 +37,35 @@ References:
   Statistical Computation and Simulation 46, 101-110.
 """
 
-# The `_x as _x` imports re-export private names that tests and benches read from
-# ``sim.random`` (the split into modules changed no caller).
-from sim.random._binomial import _TAG_FIRST as _TAG_FIRST
+# The `_x as _x` imports re-export private names that tests read from ``sim.random``.
 from sim.random._binomial import (
     BTRS_MIN_MEAN,
+    FIRST_PASS_TAG,
     INVERSION_TERMS,
     TRUNCATION,
+    BinomialPasses,
+    batch_rows,
     binomial,
+    binomial_passes,
     inversion_max_mean,
 )
 from sim.random._binomial import _finish_fn as _finish_fn
 from sim.random._binomial import _first_pass_fn as _first_pass_fn
-from sim.random._binomial import _fold_vmap as _fold_vmap
 from sim.random._binomial import _inversion as _inversion
-from sim.random._bits import _words as _words
+from sim.random._bits import counter_words
 from sim.random._gamma import log_chi2, log_gamma, normal, uniform, uniforms_and_normals
 from sim.random._multinomial import multinomial
 
 __all__ = [
     "BTRS_MIN_MEAN",
+    "FIRST_PASS_TAG",
     "INVERSION_TERMS",
     "TRUNCATION",
+    "BinomialPasses",
+    "batch_rows",
     "binomial",
+    "binomial_passes",
+    "counter_words",
     "inversion_max_mean",
     "log_chi2",
     "log_gamma",

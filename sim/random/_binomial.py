@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +51,7 @@ _BTRS_CANDIDATES = 3  # first-pass BTRS candidates (all rejected: < 2.5 %)
 _ROUND_CANDIDATES = 4  # candidates per fallback round (all rejected: < 0.8 %)
 _MAX_ROUNDS = 2000  # a lane still rejected after this many rounds stays NaN (never seen)
 _TAG_FIRST, _TAG_ROUND = 1, 2  # counter word 2 of the Philox blocks (jax.random uses 0)
+FIRST_PASS_TAG = _TAG_FIRST  # public name of the first pass's tag (counter_words)
 
 # log k! - [(k + 1/2) log(k + 1) - (k + 1) + log(2 pi)/2], k = 0..9 (as in jax.random)
 _STIRLING_TAIL = (
@@ -346,6 +349,26 @@ def _first_pass_fn(plan):
 
 
 _finish_fn = _fold_vmap(_finish)
+
+batch_rows = _fold_vmap  # public name: a rows function that sees the whole vmap batch
+
+
+class BinomialPasses(NamedTuple):
+    """The batched binomial passes that :func:`multinomial` runs at each tree level.
+
+    A seam for profiling (``bench/multinomial_speed.py`` swaps in deterministic
+    stand-ins to time the tree walk apart from the draws); the default,
+    :func:`binomial_passes`, is the exact sampler. Both are *rows functions*
+    (wrap one with :func:`batch_rows` so that a vmap folds into its rows).
+    """
+
+    first_pass: Callable  # plan -> f(keys (C,), salt (C,), n (C, S), q (C, S)): NaN = unfinished
+    finish: Callable  # f(keys, salt, n, q, x (C, S)) -> x with every NaN lane drawn
+
+
+def binomial_passes() -> BinomialPasses:
+    """The exact passes: inversion or BTRS first (by plan), then the gathered fallback."""
+    return BinomialPasses(_first_pass_fn, _finish_fn)
 
 
 def binomial(key, n, q, *, num_candidates: int | None = None) -> jax.Array:

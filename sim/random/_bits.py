@@ -89,6 +89,9 @@ def _words(keys, salt, lane, counter, tag: int, num: int, width: int):
     return f(keys, salt, lane)
 
 
+counter_words = _words  # public name: profiling stand-ins draw the sampler's own words
+
+
 def _always(keys):
     """A runtime predicate that is always true and that XLA cannot fold."""
     return (jax.random.key_data(keys).reshape(-1)[0] | 1) != 0

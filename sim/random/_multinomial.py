@@ -12,7 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sim.random._binomial import _BTRS_CANDIDATES, _finish_fn, _first_pass_fn, _poisson_sf
+from sim.random._binomial import (
+    _BTRS_CANDIDATES,
+    BinomialPasses,
+    _poisson_sf,
+    binomial_passes,
+)
 from sim.random._bits import _as_key
 
 _SPARSE_TERMS = (9, 14, 19, 24, 29, 39)  # inversion lengths of the multinomial's deep levels
@@ -52,7 +57,9 @@ def _chunk_width(k: int) -> int:
     return min(1024, 1 << math.ceil(math.log2(k / 256)))
 
 
-def multinomial(key, total, probs, *, chunk: int | None = None) -> jax.Array:
+def multinomial(
+    key, total, probs, *, chunk: int | None = None, passes: BinomialPasses | None = None
+) -> jax.Array:
     r"""Exact :math:`\mathrm{Multinomial}(\text{total}, \text{probs})` counts (one chain's).
 
     Args:
@@ -63,6 +70,8 @@ def multinomial(key, total, probs, *, chunk: int | None = None) -> jax.Array:
         allowed). Its float dtype is the working precision (counts up to 2**24 in
         float32).
       chunk: nodes per step of the tree walk (default from K; a tuning knob).
+      passes: the binomial passes (default :func:`binomial_passes`, the exact ones;
+        profiling swaps in stand-ins).
 
     Returns:
       int32 counts, shape ``(K,)``, summing exactly to ``total``, 0 wherever ``probs``
@@ -124,7 +133,8 @@ def multinomial(key, total, probs, *, chunk: int | None = None) -> jax.Array:
             active.append(min(width, sizes[d] - o))
             plan_of.append(plans.index(plan))
     table = np.asarray([reads, writes, active, plan_of], np.int32)
-    branches = [functools.partial(_one_row, _first_pass_fn(plan)) for plan in plans]
+    passes = passes or binomial_passes()
+    branches = [functools.partial(_one_row, passes.first_pass(plan)) for plan in plans]
     lane = jnp.arange(width, dtype=jnp.int32)
 
     def body(t, counts):
@@ -136,7 +146,7 @@ def multinomial(key, total, probs, *, chunk: int | None = None) -> jax.Array:
             x = branches[0](key, salt, n, q)
         else:
             x = jax.lax.switch(which, branches, key, salt, n, q)
-        x = _one_row(_finish_fn, key, salt, n, q, x)
+        x = _one_row(passes.finish, key, salt, n, q, x)
         children = jnp.stack([x, n - x], axis=-1).reshape(-1)
         return jax.lax.dynamic_update_slice(counts, children, (write,))
 
