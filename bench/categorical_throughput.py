@@ -27,27 +27,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import platform
-import subprocess
 import sys
 import time
 
 import numpy as np
 
+from bench import harness
+
 TARGET_RATIO = 1.0  # at least as fast as NumPy (issue 4)
-RESULT_TAG = "@@BENCH@@"
-
-
-def _best(fn, repeats: int) -> float:
-    fn()  # warm-up (compilation)
-    best = math.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def _vocab(k: int):
@@ -76,7 +64,7 @@ def jax_chain(c, g, k, m, dtype_name, repeats=2) -> float:
             progress=False,
         )
 
-    return _best(call, repeats)
+    return harness.best_time(call, repeats)
 
 
 def jax_parts(c, g, k, m, dtype_name, repeats=2) -> dict:
@@ -114,8 +102,8 @@ def jax_parts(c, g, k, m, dtype_name, repeats=2) -> dict:
 
         return jax.lax.scan(body, params, jnp.arange(g))[1]
 
-    t_draw = _best(lambda: draws(keys, p0).block_until_ready(), repeats)
-    t_step = _best(lambda: steps(keys, params0).block_until_ready(), repeats)
+    t_draw = harness.best_time(lambda: draws(keys, p0).block_until_ready(), repeats)
+    t_step = harness.best_time(lambda: steps(keys, params0).block_until_ready(), repeats)
     return dict(multinomial_s=t_draw, step_s=t_step)
 
 
@@ -129,7 +117,7 @@ def numpy_chain(c, g, k, m, repeats=1) -> float:
             x = rng.multinomial(m, p)
             p = x / m
 
-    return _best(call, repeats)
+    return harness.best_time(call, repeats)
 
 
 def _worker(spec: dict) -> dict:
@@ -150,12 +138,10 @@ def _worker(spec: dict) -> dict:
 
 
 def _run_group(spec: dict) -> dict:
-    cmd = [sys.executable, "-m", "bench.categorical_throughput", "--worker", json.dumps(spec)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT_TAG):
-            return json.loads(line[len(RESULT_TAG) :])
-    raise RuntimeError(f"worker failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    try:
+        return harness.run_worker("bench.categorical_throughput", spec).result
+    except harness.WorkerError as e:
+        raise RuntimeError(str(e)) from None
 
 
 def _plan(quick: bool) -> list[dict]:
@@ -247,7 +233,7 @@ def main(argv=None) -> int:
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        print(RESULT_TAG + json.dumps(_worker(json.loads(args.worker))), flush=True)
+        harness.emit(_worker(json.loads(args.worker)))
         return 0
     out = args.out or os.path.join(
         "bench", "results", "categorical_cpu_quick.json" if args.quick else "categorical_cpu.json"
@@ -259,18 +245,10 @@ def main(argv=None) -> int:
         groups[spec["name"]] = _run_group(spec)
     text = _report(groups)
     print(text)
-    meta = dict(
-        machine=platform.machine(),
-        platform=platform.platform(),
-        cpu_count=os.cpu_count(),
-        wall_s=time.perf_counter() - t0,
-        time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    meta = harness.metadata(
+        "bench.categorical_throughput", argv, quick=args.quick, wall_s=time.perf_counter() - t0
     )
-    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(dict(meta=meta, groups=groups), f, indent=2)
-    with open(out.replace(".json", ".txt"), "w") as f:
-        f.write(text + "\n")
+    harness.write_results(out, dict(meta=meta, groups=groups), text + "\n", suffix=".txt")
     print(f"wrote {out}")
     return 0
 

@@ -44,20 +44,17 @@ nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
-import platform
-import resource
-import subprocess
 import sys
 import threading
 import time
 
 import numpy as np
 
-RESULT_TAG = "@@BENCH_RESULT@@"
+from bench import harness
+
 DEFAULT_OUT = os.path.join("bench", "results", "gaussian_cpu.json")
 QUICK_OUT = os.path.join("bench", "results", "gaussian_cpu_quick.json")
 
@@ -75,11 +72,6 @@ PROFILE_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false"
 # --------------------------------------------------------------------------------------
 # Workers (run inside subprocesses)
 # --------------------------------------------------------------------------------------
-
-
-def _rss_mb() -> float:
-    """Peak resident set of this process in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _time_run(fn, repeats: int, budget_s: float):
@@ -461,20 +453,20 @@ TASKS = {
 
 
 def _worker(spec: dict) -> dict:
-    base = _rss_mb()
+    base = harness.peak_rss_mib()
     if spec.get("jax"):
         _jax_setup(spec["dtype"], spec.get("x64", False))
         import sim.runners  # noqa: F401  (count the imports in the base RSS)
 
-        base = _rss_mb()
+        base = harness.peak_rss_mib()
     results = []
     for task in spec["tasks"]:
         t = time.perf_counter()
         res = TASKS[task["kind"]](task, spec["dtype"], spec.get("x64", False))
         res["wall_s"] = time.perf_counter() - t
-        res["rss_after_mb"] = _rss_mb()
+        res["rss_after_mb"] = harness.peak_rss_mib()
         results.append(res)
-    return dict(results=results, rss_base_mb=base, rss_peak_mb=_rss_mb())
+    return dict(results=results, rss_base_mb=base, rss_peak_mb=harness.peak_rss_mib())
 
 
 # --------------------------------------------------------------------------------------
@@ -607,72 +599,18 @@ def _plan(quick: bool, cpus: int) -> list[dict]:
 # --------------------------------------------------------------------------------------
 
 
-def _cpu_busy_jiffies() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs from /proc/stat (0, 0 where absent)."""
-    try:
-        with open("/proc/stat") as f:
-            vals = [int(v) for v in f.readline().split()[1:]]
-    except OSError:
-        return 0, 0
-    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
-    return sum(vals) - idle, sum(vals)
-
-
-def _others_cores(interval: float = 1.0) -> float:
-    """CPU cores used by everything else (we are idle while sampling)."""
-    b0, t0 = _cpu_busy_jiffies()
-    time.sleep(interval)
-    b1, t1 = _cpu_busy_jiffies()
-    if t1 == t0:
-        return float("nan")
-    return (b1 - b0) / (t1 - t0) * (os.cpu_count() or 1)
-
-
-def _wait_quiet(max_wait: float, threshold: float = 0.15) -> float:
-    """Waits (up to max_wait s) until other processes use < threshold cores."""
-    t = time.perf_counter()
-    load = _others_cores(0.5)
-    while load >= threshold and time.perf_counter() - t < max_wait:
-        load = _others_cores(1.0)
-    return load
-
-
 def _run_group(group: dict, wait_quiet: float) -> dict:
-    quiet = _wait_quiet(wait_quiet) if wait_quiet > 0 else None
+    quiet = harness.wait_quiet(wait_quiet) if wait_quiet > 0 else None
     spec = {k: group[k] for k in ("dtype", "jax", "x64", "tasks")}
-    env = dict(os.environ)
-    if not group["jax"]:  # NumPy baselines: one thread unless a task spawns its own
-        for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[v] = "1"
-    if group.get("xla_flags"):
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + group["xla_flags"]).strip()
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    b0, t0 = _cpu_busy_jiffies()
-    w0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.gaussian_throughput", "--worker", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env=env,
-    )
-    wall = time.perf_counter() - w0
-    b1, t1 = _cpu_busy_jiffies()
-    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
-    if proc.returncode or not line:
-        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-        raise RuntimeError(f"worker failed (rc={proc.returncode}) for group {group['section']}")
-    out = json.loads(line[-1][len(RESULT_TAG) :])
-    own = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
-    total_cpu = (b1 - b0) / max(t1 - t0, 1) * (os.cpu_count() or 1) * wall
+    # NumPy baselines: one thread unless a task spawns its own
+    env = harness.worker_env(xla_flags=group.get("xla_flags", ""), one_thread=not group["jax"])
+    try:
+        run = harness.run_worker("bench.gaussian_throughput", spec, env=env, measure_load=True)
+    except harness.WorkerError as e:
+        raise RuntimeError(f"{e} for group {group['section']}") from None
+    out = run.result
     out.update(
-        wall_s=wall,
-        cpu_s=own,
-        others_cores=max(total_cpu - own, 0.0) / wall if t1 > t0 else None,
-        quiet_before=quiet,
+        wall_s=run.wall_s, cpu_s=run.cpu_s, others_cores=run.others_cores, quiet_before=quiet
     )
     return out
 
@@ -1078,8 +1016,7 @@ def main(argv=None) -> int:
     if args.retry_loaded is None:
         args.retry_loaded = math.inf if args.quick else 0.3
     if args.worker:
-        out = _worker(json.loads(args.worker))
-        print(RESULT_TAG + json.dumps(out))
+        harness.emit(_worker(json.loads(args.worker)))
         return 0
 
     # No JAX import here: a child's ru_maxrss starts from its parent's peak (fork),
@@ -1092,21 +1029,13 @@ def main(argv=None) -> int:
         keep = set(args.only.split(","))
         groups = [dict(g, tasks=[t for t in g["tasks"] if t["section"] in keep]) for g in groups]
         groups = [g for g in groups if g["tasks"]]
-    meta = dict(
-        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        command=" ".join(
-            [os.path.basename(sys.executable), "-m", "bench.gaussian_throughput"]
-            + (argv or sys.argv[1:])
-        ),
+    meta = harness.metadata(
+        "bench.gaussian_throughput",
+        argv,
         quick=args.quick,
-        cpus=cpus,
-        cpu_model=_cpu_model(),
-        platform=platform.platform(),
-        python=platform.python_version(),
         jax=version("jax"),
         numpy=np.__version__,
-        loadavg_before=os.getloadavg(),
-        others_cores_before=_others_cores(1.0),
+        others_cores_before=harness.others_cores(1.0),
     )
     t0 = time.perf_counter()
     outs = []
@@ -1151,30 +1080,9 @@ def main(argv=None) -> int:
         f"cores on average (max {meta['others_cores_max']:.2f}) during the groups"
     )
     print(text)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(dict(meta=meta, summary=summary, results=rows), f, indent=1, default=_jsonable)
+    harness.write_results(args.out, dict(meta=meta, summary=summary, results=rows))
     print(f"\nwrote {args.out}")
     return 0
-
-
-def _jsonable(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for ln in f:
-                if ln.startswith("model name"):
-                    return ln.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

@@ -37,18 +37,15 @@ case of that kind and method in the same run, plus the data terms above.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
-RESULT_TAG = "@@MEMORY_RESULT@@"
+from bench import harness
+
 MIB = 1 << 20
 
 # Copies alive at the peak (read from sim/parallel.py and sim/sweep.py, checked against
@@ -63,14 +60,6 @@ COPIES = dict(blocks_all=3.0, blocks_per_point=4.0, snapshots=3.0, finals=2.0)
 SAMPLE_ARRAYS = 4
 # Per-lane bytes of the step, record and block-moment temporaries (exact path).
 LANE_BYTES = 600
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return -1
 
 
 # --------------------------------------------------------------------------------------
@@ -98,7 +87,7 @@ def _worker(case: dict) -> dict:
 
         import theory.gaussian  # noqa: F401
     jax.jit(lambda x: x + 1)(jnp.zeros(4)).block_until_ready()
-    base_kib = _status_kib("VmRSS")
+    base_kib = harness.status_kib("VmRSS")
     c, g, m, method = case["chains"], case["generations"], case["M"], case["method"]
     ns = case["snapshots"]
     snaps = list(range(1, g + 1, max(1, g // ns)))[:ns] if ns else []
@@ -170,8 +159,8 @@ def _worker(case: dict) -> dict:
         snapshot_count=len(snaps),
         plan=plan._asdict(),
         baseline_mib=base_kib / 1024,
-        peak_mib=_status_kib("VmHWM") / 1024,
-        ru_maxrss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_mib=harness.status_kib("VmHWM") / 1024,
+        ru_maxrss_mib=harness.peak_rss_mib(),
         wall_s=wall,
         engine_run_s=engine.get("run_s"),
         checkpoint_bytes=ckpt_bytes,
@@ -318,23 +307,11 @@ def cases(quick: bool) -> list[dict]:
 
 
 def _run_case(case: dict) -> dict:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    t = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.memory", "--worker", json.dumps(case)],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env=env,
-    )
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
-    if proc.returncode or not line:
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        return dict(case, error=f"worker failed (rc={proc.returncode})")
-    out = json.loads(line[-1][len(RESULT_TAG) :])
-    out["process_s"] = time.perf_counter() - t
-    return out
+    try:
+        run = harness.run_worker("bench.memory", case, tail=3000)
+    except harness.WorkerError as e:
+        return dict(case, error=str(e))
+    return dict(run.result, process_s=run.wall_s)
 
 
 def _label(r: dict) -> str:
@@ -395,7 +372,7 @@ def main(argv=None) -> int:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        print(RESULT_TAG + json.dumps(_worker(json.loads(args.worker))))
+        harness.emit(_worker(json.loads(args.worker)))
         return 0
     todo = cases(args.quick)
     if args.only:
@@ -421,11 +398,10 @@ def main(argv=None) -> int:
         if "error" not in r:
             r["model"] = predict(r, fixed)
     backend = next((r["backend"] for r in rows if "backend" in r), "cpu")
-    meta = dict(
-        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    meta = harness.metadata(
+        "bench.memory",
+        argv,
         quick=args.quick,
-        cpus=os.cpu_count(),
-        platform=platform.platform(),
         total_s=time.perf_counter() - t0,
         model=dict(
             copies=COPIES, sample_arrays=SAMPLE_ARRAYS, lane_bytes=LANE_BYTES, fixed_mib=fixed
@@ -439,11 +415,8 @@ def main(argv=None) -> int:
         "results",
         f"memory_{backend}" + ("_quick" if args.quick else ""),
     )
-    os.makedirs(os.path.dirname(stem), exist_ok=True)
-    with open(stem + ".json", "w") as f:
-        json.dump(dict(meta=meta, rows=rows), f, indent=1)
-    with open(stem + ".md", "w") as f:
-        f.write(f"Peak host RSS ({meta['date']}, {meta['cpus']} CPUs, {backend})\n\n{text}\n")
+    header = f"Peak host RSS ({meta['date']}, {meta['cpus']} CPUs, {backend})\n\n"
+    harness.write_results(stem + ".json", dict(meta=meta, rows=rows), header + text + "\n")
     print(f"wrote {stem}.json and .md")
     return 0
 

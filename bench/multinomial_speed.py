@@ -31,34 +31,23 @@ Nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
 
+from bench import harness
+
 CONFIGS = [(1000, 1000, 1000), (50, 100_000, 100_000), (50, 100_000, 1000)]
 SCAN_GENERATIONS = 10
 TIMING_ROUNDS = 5
-TAG = "@@RESULT@@"
 
 
 def _probs(c, k, m, seed=0):
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(m, np.full(k, 1.0 / k), size=c)
     return counts / m
-
-
-def _best(f, reps=3):
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def numpy_time(c, k, m):
@@ -69,23 +58,23 @@ def numpy_time(c, k, m):
         for row in p:
             rng.multinomial(m, row)
 
-    return _best(run)
+    return harness.best_time(run, 3, warmup=False)
 
 
-@contextlib.contextmanager
-def _ablate(stage):
-    """Replaces parts of sim.random's sampler by floor(n q) (deterministic, cheap).
+def _passes(stage):
+    """The sampler's binomial passes with parts replaced by floor(n q) (deterministic,
+    cheap), for ``multinomial(..., passes=...)``.
 
     stage: "tree" (no randomness at all), "words" (+ the first pass's random words),
     "inversion" (+ real inversion passes), "first" (+ real BTRS passes), "full".
     """
-    import jax
     import jax.numpy as jnp
 
     import sim.random as sr
-    from sim.random import _multinomial as tree
 
-    real_first, real_finish = tree._first_pass_fn, tree._finish_fn
+    real = sr.binomial_passes()
+    if stage == "full":
+        return real
 
     def stand_in(keys, salt, n, q, plan):
         x = jnp.floor(n * q)
@@ -94,23 +83,17 @@ def _ablate(stage):
         width = jnp.finfo(n.dtype).bits
         lane = jnp.broadcast_to(jnp.arange(n.shape[1], dtype=jnp.uint32), n.shape)
         num = 1 if plan[0] == "inversion" else 2 * plan[1]
-        w = sr._words(keys, salt, lane, 0, sr._TAG_FIRST, num, width)
+        w = sr.counter_words(keys, salt, lane, 0, sr.FIRST_PASS_TAG, num, width)
         bit = (w[..., 0] & 1).astype(n.dtype) if num == 1 else (w.sum(-1) & 1).astype(n.dtype)
         return jnp.minimum(x + bit, n)
 
-    def first_fn(plan):
-        real = stage == "first" or (stage == "inversion" and plan[0] == "inversion")
-        if real:
-            return real_first(plan)
-        return sr._fold_vmap(lambda keys, salt, n, q: stand_in(keys, salt, n, q, plan))
+    def first_pass(plan):
+        if stage == "first" or (stage == "inversion" and plan[0] == "inversion"):
+            return real.first_pass(plan)
+        return sr.batch_rows(lambda keys, salt, n, q: stand_in(keys, salt, n, q, plan))
 
-    finish = sr._fold_vmap(lambda keys, salt, n, q, x: jnp.where(jnp.isnan(x), jnp.floor(n * q), x))
-    if stage != "full":
-        tree._first_pass_fn, tree._finish_fn = first_fn, finish
-    try:
-        yield jax
-    finally:
-        tree._first_pass_fn, tree._finish_fn = real_first, real_finish
+    finish = sr.batch_rows(lambda keys, salt, n, q, x: jnp.where(jnp.isnan(x), jnp.floor(n * q), x))
+    return sr.BinomialPasses(first_pass, finish)
 
 
 def jax_worker(dtype_name, configs, profile):
@@ -132,14 +115,14 @@ def jax_worker(dtype_name, configs, profile):
         row = {"C": c, "K": k, "M": m, "dtype": dtype_name, "load": os.getloadavg()[0]}
         calls = {}  # name -> (callable, work): compiled first, then timed in turns
         for stage in stages:
-            with _ablate(stage):
-                f = jax.jit(jax.vmap(lambda kk, pp, m=m: multinomial(kk, m, pp)))
-                t0 = time.perf_counter()
-                x = jax.block_until_ready(f(keys, p))
-                if stage == "full":
-                    row["compile_s"] = time.perf_counter() - t0
-                    x = np.asarray(x)
-                    assert np.all(x.sum(1) == m) and np.all(x[np.asarray(p) == 0] == 0)
+            passes = _passes(stage)
+            f = jax.jit(jax.vmap(lambda kk, pp, m=m, ps=passes: multinomial(kk, m, pp, passes=ps)))
+            t0 = time.perf_counter()
+            x = jax.block_until_ready(f(keys, p))
+            if stage == "full":
+                row["compile_s"] = time.perf_counter() - t0
+                x = np.asarray(x)
+                assert np.all(x.sum(1) == m) and np.all(x[np.asarray(p) == 0] == 0)
             calls[stage] = (f, c * k)
 
         def chain(kk, pp, m=m):
@@ -161,18 +144,15 @@ def jax_worker(dtype_name, configs, profile):
         for name, (_f, work) in calls.items():
             row[f"{name}_ns"] = best[name] / work * 1e9
         out.append(row)
-        print(TAG + json.dumps(row), flush=True)
     return out
 
 
 def _run_worker(dtype_name, configs, profile):
-    cmd = [sys.executable, "-m", "bench.multinomial_speed", "--worker", dtype_name]
-    cmd += ["--configs", json.dumps(configs)] + (["--profile"] if profile else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"worker {dtype_name} failed")
-    return [json.loads(ln[len(TAG) :]) for ln in proc.stdout.splitlines() if ln.startswith(TAG)]
+    spec = dict(dtype=dtype_name, configs=configs, profile=profile)
+    try:
+        return harness.run_worker("bench.multinomial_speed", spec).result
+    except harness.WorkerError as e:
+        raise SystemExit(f"worker {dtype_name} failed ({e})") from None
 
 
 def main():
@@ -180,11 +160,11 @@ def main():
     ap.add_argument("--quick", action="store_true", help="the first configuration only")
     ap.add_argument("--profile-f64", action="store_true", help="the time breakdown in float64 too")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--configs", help=argparse.SUPPRESS)
-    ap.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        jax_worker(args.worker, [tuple(c) for c in json.loads(args.configs)], args.profile)
+        spec = json.loads(args.worker)
+        configs = [tuple(c) for c in spec["configs"]]
+        harness.emit(jax_worker(spec["dtype"], configs, spec["profile"]))
         return
     configs = CONFIGS[:1] if args.quick else CONFIGS
     res = {"float32": _run_worker("float32", configs, True)}

@@ -17,23 +17,12 @@ JSON and text to ``bench/results/`` (``--out``). Nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
-import platform
 import time
 
 import numpy as np
 
-
-def _best(fn, repeats: int) -> float:
-    fn()  # compile
-    best = math.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+from bench import harness
 
 
 def _regimes():
@@ -72,7 +61,7 @@ def gaussian_overhead(c, g, m, repeats):
                 progress=False,
             )
 
-        base = _best(run(None), repeats)
+        base = harness.best_time(run(None), repeats)
         rows.append(
             dict(
                 part="overhead",
@@ -92,7 +81,7 @@ def gaussian_overhead(c, g, m, repeats):
             needs_points = name.startswith(("subsample", "verify"))
             if method == "exact" and needs_points:
                 continue
-            t = _best(run(regime), repeats)
+            t = harness.best_time(run(regime), repeats)
             rows.append(
                 dict(
                     part="overhead",
@@ -132,7 +121,7 @@ def categorical_overhead(c, g, k, repeats):
             progress=False,
         )
 
-    base = _best(run(None), repeats)
+    base = harness.best_time(run(None), repeats)
     rows = [dict(part="categorical", regime="plain", c=c, g=g, k=k, seconds=base, ratio=1.0)]
     regimes = {
         "accumulate": Regime.accumulate(),
@@ -140,7 +129,7 @@ def categorical_overhead(c, g, k, repeats):
         "verify": Regime.replace(verifier=categorical_verifier(vocab, float(vocab.probs[99]))),
     }
     for name, regime in regimes.items():
-        t = _best(run(regime), repeats)
+        t = harness.best_time(run(regime), repeats)
         rows.append(dict(part="categorical", regime=name, c=c, g=g, k=k, seconds=t, ratio=t / base))
     return rows
 
@@ -174,7 +163,7 @@ def growth(c, m, gens, repeats):
                     progress=False,
                 )
 
-            t = _best(call, repeats)
+            t = harness.best_time(call, repeats)
             res = out["res"]
             state = sum(np.asarray(x).nbytes for x in jax.tree.leaves(res.final)) // c
             times.append(t)
@@ -223,12 +212,9 @@ def main(argv=None):
     text = "\n".join(lines)
     print(text)
     if not args.quick:
-        os.makedirs(args.out, exist_ok=True)
-        meta = dict(machine=platform.platform(), cpus=os.cpu_count(), when=time.ctime())
-        with open(os.path.join(args.out, "regimes_cpu.json"), "w") as f:
-            json.dump(dict(meta=meta, rows=rows), f, indent=1)
-        with open(os.path.join(args.out, "regimes_cpu.txt"), "w") as f:
-            f.write(text + "\n")
+        meta = harness.metadata("bench.regimes_throughput", argv, when=time.ctime())
+        path = os.path.join(args.out, "regimes_cpu.json")
+        harness.write_results(path, dict(meta=meta, rows=rows), text + "\n", suffix=".txt")
 
 
 if __name__ == "__main__":

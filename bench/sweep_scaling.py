@@ -53,16 +53,13 @@ larger sizes; part 3 always uses forced CPU devices.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
-import resource
-import subprocess
 import sys
 import time
 
-RESULT_TAG = "@@SWEEP_RESULT@@"
+from bench import harness
+
 TARGET_OVERHEAD = 0.10
 M = 10
 GRID = {
@@ -74,17 +71,6 @@ GRID = {
 # --------------------------------------------------------------------------------------
 # Workers (subprocesses)
 # --------------------------------------------------------------------------------------
-
-
-def _cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def _timed(fn) -> tuple[float, float]:
-    c, t = _cpu_s(), time.perf_counter()
-    fn()
-    return time.perf_counter() - t, _cpu_s() - c
 
 
 def _points(method: str) -> list[dict]:
@@ -215,12 +201,12 @@ def _task_overhead(task: dict) -> dict:
         "sweep": sweep(model),
         "sweep, theory once": sweep(model_once),
     }
-    first = {name: _timed(fn) for name, fn in variants.items()}
+    first = {name: harness.timed(fn) for name, fn in variants.items()}
     walls = {name: [] for name in variants}
     cpus = {name: [] for name in variants}
     for _ in range(repeats):
         for name, fn in variants.items():
-            w, cp = _timed(fn)
+            w, cp = harness.timed(fn)
             walls[name].append(w)
             cpus[name].append(cp)
     ds = out["ds"]
@@ -282,8 +268,8 @@ def _run_gaussian(method, c, g, **kw):
 
 
 def _best(fn, repeats: int = 2) -> dict:
-    first, first_cpu = _timed(fn)
-    runs = [_timed(fn) for _ in range(repeats)]
+    first, first_cpu = harness.timed(fn)
+    runs = [harness.timed(fn) for _ in range(repeats)]
     cpu = min(r[1] for r in runs)
     return dict(
         first_s=first,
@@ -360,46 +346,18 @@ def _worker(task: dict) -> dict:
 
 
 def _run(task: dict, env_extra: dict, wait_quiet: float) -> dict:
-    from bench.gaussian_throughput import _cpu_busy_jiffies, _wait_quiet
-
     if wait_quiet > 0:
-        _wait_quiet(wait_quiet)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.update(env_extra)
-    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    b0, t0 = _cpu_busy_jiffies()
-    w0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.sweep_scaling", "--worker", json.dumps(task)],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env=env,
-    )
-    wall = time.perf_counter() - w0
-    b1, t1 = _cpu_busy_jiffies()
-    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
-    if proc.returncode or not line:
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        raise RuntimeError(f"worker failed (rc={proc.returncode}) for {task}")
-    out = json.loads(line[-1][len(RESULT_TAG) :])
-    own = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
-    total = (b1 - b0) / max(t1 - t0, 1) * (os.cpu_count() or 1) * wall
-    out.update(process_s=wall, others_cores=max(total - own, 0.0) / wall if t1 > t0 else None)
+        harness.wait_quiet(wait_quiet)
+    env = harness.worker_env(env_extra)
+    try:
+        run = harness.run_worker("bench.sweep_scaling", task, env=env, measure_load=True)
+    except harness.WorkerError as e:
+        raise RuntimeError(f"{e} for {task}") from None
+    out = run.result
+    out.update(process_s=run.wall_s, others_cores=run.others_cores)
     for r in out["rows"]:
         r["others_cores"] = out["others_cores"]
     return out
-
-
-def _probe_backend() -> str:
-    proc = subprocess.run(
-        [sys.executable, "-c", "import jax; print(jax.default_backend())"],
-        capture_output=True,
-        text=True,
-    )
-    return proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 else "cpu"
 
 
 def _plan(quick: bool, backend: str) -> dict:
@@ -545,12 +503,11 @@ def main(argv=None) -> int:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        print(RESULT_TAG + json.dumps(_worker(json.loads(args.worker))))
+        harness.emit(_worker(json.loads(args.worker)))
         return 0
-    from bench.gaussian_throughput import _cpu_model
-
     parts = set(args.only.split(",")) if args.only else {"overhead", "chains", "devices"}
-    backend = _probe_backend()
+    env = harness.environment()
+    backend = env.get("backend", "cpu")
     plan = _plan(args.quick, backend)
     t0 = time.perf_counter()
     results: dict = {}
@@ -580,15 +537,14 @@ def main(argv=None) -> int:
             r = _run(task, env, args.wait_quiet)
             results["devices"].append(r)
             print(f" {r['process_s']:.0f} s", flush=True)
-    meta = dict(
-        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    meta = harness.metadata(
+        "bench.sweep_scaling",
+        argv,
         quick=args.quick,
         backend=backend,
-        cpus=os.cpu_count(),
-        cpu_model=_cpu_model(),
-        platform=platform.platform(),
         total_s=time.perf_counter() - t0,
         plan=plan,
+        env=env,
     )
     text = (
         f"Sweep overhead and scaling ({meta['date']}, {meta['cpus']} x {meta['cpu_model']}, "
@@ -601,11 +557,7 @@ def main(argv=None) -> int:
         "results",
         f"sweep_{backend}" + ("_quick" if args.quick else ""),
     )
-    os.makedirs(os.path.dirname(stem), exist_ok=True)
-    with open(stem + ".json", "w") as f:
-        json.dump(dict(meta=meta, results=results), f, indent=1)
-    with open(stem + ".md", "w") as f:
-        f.write(text)
+    harness.write_results(stem + ".json", dict(meta=meta, results=results), text)
     print(f"wrote {stem}.json and .md")
     return 0
 
