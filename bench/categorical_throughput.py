@@ -97,7 +97,7 @@ def jax_parts(c, g, k, m, dtype_name, repeats=2) -> dict:
     def steps(keys, params):
         def body(params, t):
             ks = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, t)
-            params = jax.vmap(step)(ks, params)
+            params, _ = jax.vmap(step)(ks, params)
             return params, params.probs[:, 0]
 
         return jax.lax.scan(body, params, jnp.arange(g))[1]

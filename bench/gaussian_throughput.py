@@ -277,7 +277,7 @@ def _bare_scan(step, params0, num_generations, num_chains):
 
         def body(state, t):
             gkeys = jax.vmap(generation_key, in_axes=(0, None))(keys, t)
-            return jax.vmap(step)(gkeys, state), None
+            return jax.vmap(step)(gkeys, state)[0], None
 
         ts = jnp.arange(1, num_generations + 1, dtype=jnp.int32)
         return jax.lax.scan(body, state, ts)[0]
@@ -291,16 +291,15 @@ def _task_profile_exact(task, dtype_name, x64):
     from typing import NamedTuple
 
     jax, jnp, dtype = _jax_setup(dtype_name, x64)
-    from sim.exact import gaussian_exact_step
-    from sim.families.gaussian import real_params
-    from sim.metrics import gaussian_record
+    from sim.chain import params_record, stats_step
+    from sim.families.gaussian import gaussian, gaussian_record, real_params
     from sim.parallel import simulate
     from sim.random import uniform
 
     c, g, m = task["C"], task["G"], task["M"]
     p0 = real_params(0.0, 1.0, dtype)
     root = jax.random.key(0, impl="philox4x32")
-    step = gaussian_exact_step(m, "mle")
+    step = stats_step(gaussian("mle"), m)
     n_hash = task.get("hashes", 13)
 
     class LogVar(NamedTuple):
@@ -313,16 +312,17 @@ def _task_profile_exact(task, dtype_name, x64):
         u = uniform(key, dtype)
         for j in range(n_hash - 1):
             u = u + uniform(jax.random.fold_in(key, j), dtype)
-        return p._replace(mean=p.mean + u)
+        return p._replace(mean=p.mean + u), ()
 
     def one(key, p):
-        return p._replace(mean=p.mean + uniform(key, dtype))
+        return p._replace(mean=p.mean + uniform(key, dtype)), ()
 
     rows = []
     for name, rec in (
         ("simulate, full GaussianRecord (6 fields)", gaussian_record(0.0, 1.0, 3.0, 1e-6)),
         ("simulate, record = log_var only", log_var_only),
     ):
+        rec = params_record(rec)
 
         def call(rec=rec):
             return simulate(
@@ -355,8 +355,8 @@ def _task_profile(task, dtype_name, x64):
     """
     jax, jnp, dtype = _jax_setup(dtype_name, x64)
     from bench._alternatives import gaussian_step, pipelined_scan
-    from sim.families.gaussian import gaussian, real_params
-    from sim.metrics import gaussian_record
+    from sim.chain import params_record
+    from sim.families.gaussian import gaussian, gaussian_record, real_params
     from sim.parallel import simulate
 
     c, g, m = task["C"], task["G"], task["M"]
@@ -399,7 +399,7 @@ def _task_profile(task, dtype_name, x64):
                 batch_invariant=same,
             )
         )
-    record = gaussian_record(0.0, 1.0, 3.0, 1e-6)
+    record = params_record(gaussian_record(0.0, 1.0, 3.0, 1e-6))
     root = jax.random.key(0, impl="philox4x32")
     step = gaussian_step(m, "mle", "engine")
     for chunk in task.get("chunks", (None,)):

@@ -26,7 +26,8 @@ from bench import harness
 
 
 def _regimes():
-    from sim.regimes import Regime, gaussian_verifier
+    from sim.families.gaussian import gaussian_verifier
+    from sim.regimes import Regime
 
     return {
         "replace": Regime.replace(),
@@ -102,8 +103,8 @@ def categorical_overhead(c, g, k, repeats):
     import jax
     import jax.numpy as jnp
 
-    from sim.families.categorical import Vocabulary
-    from sim.regimes import Regime, categorical_verifier
+    from sim.families.categorical import Vocabulary, categorical_verifier
+    from sim.regimes import Regime
     from sim.runners import run_categorical
 
     vocab = Vocabulary.zipf(k, 1.1)

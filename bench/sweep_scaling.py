@@ -74,12 +74,12 @@ GRID = {
 
 
 def _points(method: str) -> list[dict]:
-    from sim._sweep_models import GAUSSIAN_DEFAULTS
+    from sim import families
 
     out = []
     for e in GRID["estimator"]:
         for a in GRID["alpha"]:
-            p = dict(GAUSSIAN_DEFAULTS)
+            p = dict(families.get("gaussian").defaults)
             p.update(sample_size=M, method=method, dtype="float32", estimator=e, alpha=a)
             out.append(p)
     return out
@@ -90,9 +90,8 @@ def _hand_program(method: str, num_points: int, c: int, g: int, full: bool):
     import jax
     import jax.numpy as jnp
 
-    from sim.chain import chain_key, generation_key, replace_step
-    from sim.families.gaussian import gaussian_family, real_params
-    from sim.metrics import gaussian_record
+    from sim.chain import chain_key, generation_key, replace_transition, stats_transition
+    from sim.families.gaussian import gaussian_family, gaussian_record, real_params
 
     record = gaussian_record(0.0, 1.0, 3.0, 1e-6)
     params0 = real_params(0.0, 1.0, jnp.float32)
@@ -100,9 +99,8 @@ def _hand_program(method: str, num_points: int, c: int, g: int, full: bool):
 
     def one(key, params, ddof):
         fam = gaussian_family(ddof)
-        if method == "exact":
-            return fam.ops.fit_stats(None, fam.ops.sample_stats(key, params, M))
-        return replace_step.__wrapped__(fam, M)(key, params)
+        transition = stats_transition if method == "exact" else replace_transition
+        return transition(fam, M, key, params)[0]
 
     @jax.jit
     def run(point_keys, point_ddof):
@@ -145,7 +143,7 @@ def _task_overhead(task: dict) -> dict:
     p = len(points)
     fixed = dict(sample_size=M, method=method, dtype="float32")
     root = jax.random.key(0, impl="philox4x32")
-    keys = jax.numpy.stack([sw.point_key(root, pt) for pt in points])
+    keys = jax.numpy.stack([sw.point_key(root, pt, "gaussian") for pt in points])
     ddof = np.asarray([ESTIMATOR_DDOF[pt["estimator"]] for pt in points], np.float32)
     model = sw.MODELS["gaussian"]
 

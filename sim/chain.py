@@ -1,9 +1,22 @@
 r"""One generation step, a scan over generations, keys per chain.
 
-A *step* is ``step(key, params) -> params``: one generation of recursive
-fitting for one chain. :func:`replace_step` builds it from a family (draw M
-samples from the current fit, refit: the "replace" regime); exact fast paths
-(:mod:`sim.exact`) build the same transition from sufficient statistics.
+A *step* is ``step(key, state) -> (state, info)`` (blackjax's State/Info
+split): one generation of recursive fitting for one chain. The state is what
+the next generation needs (a family's params, or a regime's params and pool);
+the info is that generation's diagnostics (the size of a filtered training
+set, an EM log-likelihood, a training loss), which the record may read but
+which is not carried. A *record* is ``record(state, info) -> NamedTuple``.
+
+Two transitions are written once for every family:
+
+* :func:`replace_step`: draw M samples from the current fit and refit to
+  them (the "replace" regime; any family);
+* :func:`stats_step`: draw the summary of M samples directly with
+  ``DataOps.sample_stats`` and fit it (the ``exact`` path: the same Markov
+  chain, O(1) in M for the Gaussian, THEORY.md G1).
+
+Every fit gets a key on every path (closed-form fits ignore it; EM and SGD
+fits need one).
 
 Keys are derived, never carried: chain ``i`` uses ``fold_in(root, i)`` and its
 generation ``t`` uses ``fold_in(chain_key, t)``. A chain's path therefore
@@ -23,8 +36,8 @@ import jax.numpy as jnp
 from sim._validate import check_int
 from sim.families.base import Family
 
-Step = Callable[[Any, Any], Any]
-Record = Callable[[Any], Any]
+Step = Callable[[Any, Any], tuple]  # step(key, state) -> (state, info)
+Record = Callable[[Any, Any], Any]  # record(state, info) -> NamedTuple
 
 
 PRNG_IMPLS = ("philox4x32", "threefry2x32")
@@ -86,22 +99,87 @@ def generation_key(key, generation):
     return jax.random.fold_in(key, generation)
 
 
+# The fit's key on the statistics path is fold_in(key, FIT_KEY_TAG), so that the
+# draws stay those of sample_stats(key, ...); a family's sample_stats must not
+# fold this tag into its key itself.
+FIT_KEY_TAG = 0x66697421  # "fit!"
+
+
+def fit(family: Family, key, data):
+    """``(params, info)`` of ``family`` fitted to ``data`` (``info`` is ``()`` unless
+    the family reports fit diagnostics through ``Family.fit_info``)."""
+    if family.fit_info is not None:
+        return family.fit_info(key, data)
+    return family.fit(key, data), ()
+
+
+def fit_stats(family: Family, key, stats):
+    """``(params, info)`` of ``family`` fitted to a summary (``DataOps.fit_stats``)."""
+    if family.ops.fit_stats_info is not None:
+        return family.ops.fit_stats_info(key, stats)
+    return family.ops.fit_stats(key, stats), ()
+
+
+def replace_transition(family: Family, sample_size: int, key, params):
+    """One generation of the replace chain: ``(params, info)`` refitted to
+    ``sample_size`` samples of ``params`` (``sample_size`` a Python int)."""
+    k_sample, k_fit = jax.random.split(key)
+    return fit(family, k_fit, family.sample(k_sample, params, sample_size))
+
+
+def stats_transition(family: Family, sample_size, key, params):
+    """One generation drawn as a summary: ``fit_stats(sample_stats(key, params, M))``.
+
+    The same law as :func:`replace_transition` (not the same draws); the
+    family needs ``DataOps.sample_stats``. ``sample_size`` may be traced.
+    """
+    ops = family.ops
+    if ops is None or ops.sample_stats is None:
+        raise ValueError(f"family {family.name!r} has no DataOps.sample_stats (no exact path)")
+    stats = ops.sample_stats(key, params, sample_size)
+    return fit_stats(family, jax.random.fold_in(key, FIT_KEY_TAG), stats)
+
+
 @functools.cache
 def replace_step(family: Family, sample_size: int) -> Step:
-    """Draw ``sample_size`` samples from the current fit and refit to them.
+    """``step(key, params) -> (params, info)`` of :func:`replace_transition`.
 
     Cached so that equal arguments return the same function (one compilation).
     """
     m = check_int(sample_size, "sample_size", 1)
 
     def step(key, params):
-        k_sample, k_fit = jax.random.split(key)
-        return family.fit(k_fit, family.sample(k_sample, params, m))
+        return replace_transition(family, m, key, params)
 
     return step
 
 
-def run_chain(key, step: Step, params0, num_generations: int, record: Record):
+@functools.cache
+def stats_step(family: Family, sample_size: int) -> Step:
+    """``step(key, params) -> (params, info)`` of :func:`stats_transition` (cached)."""
+    m = check_int(sample_size, "sample_size", 1)
+    if family.ops is None or family.ops.sample_stats is None:
+        raise ValueError(f"family {family.name!r} has no DataOps.sample_stats (no exact path)")
+
+    def step(key, params):
+        return stats_transition(family, m, key, params)
+
+    return step
+
+
+@functools.cache
+def params_record(record: Callable) -> Record:
+    """``record(state, info)`` reading the state only: for a family's
+    ``record(params)`` on a chain whose state is its params (cached)."""
+
+    def rec(state, info):
+        del info
+        return record(state)
+
+    return rec
+
+
+def run_chain(key, step: Step, params0, num_generations: int, record: Record, info0=()):
     """Runs one chain and returns its record at generations 0..num_generations.
 
     This is the reference single-stream runner (vmap it over chain keys for a
@@ -110,20 +188,21 @@ def run_chain(key, step: Step, params0, num_generations: int, record: Record):
 
     Args:
       key: the chain's key (e.g. ``chain_key(root, i)``).
-      step: ``step(key, params) -> params``.
-      params0: generation 0 (the real distribution).
+      step: ``step(key, state) -> (state, info)``.
+      params0: generation 0's state (the real distribution).
       num_generations: number of fits (static).
-      record: ``record(params) -> pytree of scalars``.
+      record: ``record(state, info) -> pytree of scalars``.
+      info0: the info recorded with generation 0 (``()`` by default).
 
     Returns:
       The record pytree with a leading axis of length ``num_generations + 1``.
     """
     num_generations = check_int(num_generations, "num_generations", 0)
 
-    def body(params, t):
-        params = step(generation_key(key, t), params)
-        return params, record(params)
+    def body(state, t):
+        state, info = step(generation_key(key, t), state)
+        return state, record(state, info)
 
     _, recs = jax.lax.scan(body, params0, jnp.arange(1, num_generations + 1))
-    first = jax.tree.map(lambda x: x[None], record(params0))
+    first = jax.tree.map(lambda x: x[None], record(params0, info0))
     return jax.tree.map(lambda a, b: jnp.concatenate([a, b]), first, recs)

@@ -170,9 +170,19 @@ def _fetch(x) -> np.ndarray:
     return distributed.fetch(x)
 
 
+def initial_info(step, key, state0, theta=()):
+    """The info recorded with generation 0: zeros shaped like a step's info.
+
+    Generation 0 is the real distribution, produced by no fit: its diagnostics
+    are zero (no training set, no iterations, no loss).
+    """
+    shapes = jax.eval_shape(step, key, state0, theta)[1]
+    return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+
+
 @functools.cache
 def _with_theta(step):
-    """``step(key, params)`` as ``step(key, params, theta)`` with no per-point parameters."""
+    """``step(key, state)`` as ``step(key, state, theta)`` with no per-point parameters."""
 
     def stepped(key, params, theta):
         del theta
@@ -195,10 +205,10 @@ def _segment_fn(step, record, snapshot_fields, passage_fields, block, seg_len, s
         def body(carry, t):
             state, snaps, passage = carry
             gkeys = jax.vmap(generation_key, in_axes=(0, None))(keys, t)
-            new = jax.vmap(step)(gkeys, state, lane_theta)
+            new, info = jax.vmap(step)(gkeys, state, lane_theta)
             active = t <= last
             state = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, state)
-            fields = jax.vmap(record)(state)._asdict()
+            fields = jax.vmap(record)(state, info)._asdict()
             blocks = _block_moments(_columns(fields, lead), valid, block)
             if snapshot_fields:
                 snap = _columns({f: fields[f] for f in snapshot_fields}, lead).T
@@ -315,10 +325,11 @@ def simulate(
 
     Args:
       key: the root PRNG key (a typed key from ``jax.random.key``).
-      step: ``step(key, params) -> params`` for one chain (hashable; build it
-        with a cached factory such as :func:`sim.chain.replace_step`).
+      step: ``step(key, state) -> (state, info)`` for one chain (hashable;
+        build it with a cached factory such as :func:`sim.chain.replace_step`).
       params0: the generation-0 params (the same for every chain).
-      record: ``record(params) -> NamedTuple of scalars`` (hashable).
+      record: ``record(state, info) -> NamedTuple of scalars`` (hashable;
+        :func:`sim.chain.params_record` adapts a ``record(params)``).
       num_generations: G, the number of fits.
       num_chains: C.
       progress_desc: label of the tqdm bar.
@@ -372,7 +383,7 @@ def simulate_points(
 ) -> list[SimulationResult]:
     """Runs ``num_chains`` chains at each of P parameter points in one program.
 
-    The points share one compiled step: ``step(key, params, theta)`` gets its
+    The points share one compiled step: ``step(key, state, theta)`` gets its
     point's slice of ``point_params`` as ``theta`` (traced scalars, so one
     program serves every value). Lanes are laid out point-major, each point's
     chains padded to whole reduction blocks, and chunked and sharded like
@@ -380,9 +391,10 @@ def simulate_points(
 
     Args:
       point_keys: typed PRNG keys, shape (P,): one root key per point.
-      step: ``step(key, params, theta) -> params`` for one chain (hashable).
+      step: ``step(key, state, theta) -> (state, info)`` for one chain
+        (hashable); the info of generation 0 is zeros (:func:`initial_info`).
       params0: the generation-0 params (the same for every chain and point).
-      record: ``record(params) -> NamedTuple of scalars`` (hashable).
+      record: ``record(state, info) -> NamedTuple of scalars`` (hashable).
       num_generations: G, the number of fits.
       num_chains: C, chains per point.
       point_params: a pytree of arrays with leading axis P (``()`` for none).
@@ -420,7 +432,8 @@ def simulate_points(
             raise ValueError(
                 f"point_params leaves need a leading axis of P={npoints}; got {np.shape(leaf)}"
             )
-    rec0 = record(params0)
+    info0 = initial_info(step, point_keys[0], params0, jax.tree.map(lambda a: a[0], point_params))
+    rec0 = record(params0, info0)
     names = list(rec0._fields)
     shapes = {f: tuple(np.shape(v)) for f, v in zip(names, rec0, strict=True)}
     for f in (*snapshot_fields, *first_passage_fields):

@@ -83,7 +83,7 @@ import numpy as np
 from sim import random as _random
 from sim._static import is_static
 from sim._validate import check_float, check_int
-from sim.chain import replace_step
+from sim.chain import fit_stats, replace_transition
 from sim.families.base import Family
 from sim.parallel import SimulationResult, simulate
 
@@ -123,46 +123,6 @@ class Verifier:
         leaf = jax.tree.leaves(values)[0]
         dtype = leaf.dtype if jnp.issubdtype(leaf.dtype, jnp.floating) else jnp.float32
         return jnp.where(good, self.accept_good, self.accept_bad).astype(dtype)
-
-
-@functools.cache
-def _within(mu0: float, half_width: float):
-    return lambda x: jnp.abs(x - mu0) <= half_width
-
-
-def gaussian_verifier(
-    mu0: float = 0.0,
-    sigma0: float = 1.0,
-    k: float = 2.0,
-    *,
-    accept_good: float = 1.0,
-    accept_bad: float = 0.0,
-) -> Verifier:
-    r"""A likelihood-threshold verifier for 1-D Gaussian data.
-
-    A point is good iff its density under the real :math:`N(\mu_0, \sigma_0^2)`
-    is at least that at :math:`k\sigma_0`, i.e. iff
-    :math:`|x - \mu_0| \le k\sigma_0`.
-    """
-    sigma0 = check_float(sigma0, "sigma0", positive=True)
-    k = check_float(k, "k", positive=True)
-    good = _within(check_float(mu0, "mu0"), k * sigma0)
-    return Verifier(good, accept_good, accept_bad, f"|x-mu0|<={k:g}sigma0")
-
-
-@functools.cache
-def _likely(vocabulary, min_prob: float):
-    table = np.asarray(vocabulary.probs) >= min_prob
-    return lambda i: jnp.asarray(table)[i]
-
-
-def categorical_verifier(
-    vocabulary, min_prob: float, *, accept_good: float = 1.0, accept_bad: float = 0.0
-) -> Verifier:
-    """A likelihood-threshold verifier for tokens: good iff p0(token) >= ``min_prob``."""
-    min_prob = check_float(min_prob, "min_prob", nonnegative=True)
-    good = _likely(vocabulary, min_prob)
-    return Verifier(good, accept_good, accept_bad, f"p0>={min_prob:g}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,12 +230,18 @@ class Constant:
 
 
 class RegimeState(NamedTuple):
-    """Per-chain state of a chain under a regime."""
+    """Per-chain state of a chain under a regime (what the next generation needs)."""
 
     params: Any  # the current fit
     generation: jax.Array  # int32: fits so far
     pool: Any  # accumulated / anchor summary, a PointPool, or () (see the module docstring)
-    train_size: jax.Array  # float: points in the last fit's training set
+
+
+class RegimeInfo(NamedTuple):
+    """Per-generation diagnostics of a chain under a regime (recorded, not carried)."""
+
+    train_size: jax.Array  # float: points in this fit's training set (0 at generation 0)
+    fit: Any = ()  # the fit's own diagnostics (``Family.fit_info``), or ()
 
 
 class PointPool(NamedTuple):
@@ -285,7 +251,9 @@ class PointPool(NamedTuple):
     weights: jax.Array  # shape=(capacity,): 1 for a stored (and kept) point, else 0
 
 
-def _round(x: float) -> int:
+def round_half_up(x: float) -> int:
+    """``floor(x + 1/2)``: how the regimes round ``alpha M`` and ``lambda M`` to counts
+    (halves up, unlike Python's ``round``, which rounds halves to even)."""
     return int(math.floor(x + 0.5))
 
 
@@ -300,12 +268,13 @@ def _record_type(fields: tuple[str, ...]):
 
 @functools.cache
 def regime_record(record):
-    """``record(state)``: the family's record of ``state.params`` plus ``train_size``."""
+    """``record(state, info)``: the family's ``record(params)`` of ``state.params``
+    plus the info's ``train_size``."""
 
-    def rec(state: RegimeState):
+    def rec(state: RegimeState, info: RegimeInfo):
         r = record(state.params)
         cls = _record_type(tuple(r._fields))
-        return cls(*r, state.train_size.astype(r[0].dtype))
+        return cls(*r, jnp.asarray(info.train_size).astype(r[0].dtype))
 
     return rec
 
@@ -338,21 +307,11 @@ def _check_ops(family: Family, regime: Regime, draws: str) -> None:
         raise ValueError("mixing='binomial' draws a random real count: it needs draws='exact'")
 
 
-def _sizes(regime: Regime, sample_size: int) -> tuple[int, int]:
-    """(real, synthetic) points per generation at sample size M (fixed mixing)."""
-    if regime.kind == "fresh":
-        real = _round(regime.fraction * sample_size)
-        return real, sample_size - real
-    if regime.kind == "anchored":
-        return 0, _round(regime.fraction * sample_size)
-    return 0, sample_size
-
-
 def _round_count(fraction, size):
     """round(fraction * size): a Python int for static values, else an int32 array
     (computed in the dtype of the traced fraction or size)."""
     if is_static(fraction) and isinstance(size, int):
-        return _round(fraction * size)
+        return round_half_up(fraction * size)
     return jnp.floor(fraction * size + 0.5).astype(jnp.int32)
 
 
@@ -524,14 +483,15 @@ def make_regime_step(
             )
         else:
             pool = ()
-        dtype = jax.tree.leaves(params0)[0].dtype
-        return RegimeState(params0, jnp.zeros((), jnp.int32), pool, jnp.zeros((), dtype))
+        return RegimeState(params0, jnp.zeros((), jnp.int32), pool)
 
-    def step(key, state: RegimeState) -> RegimeState:
+    def step(key, state: RegimeState) -> tuple[RegimeState, RegimeInfo]:
         t = state.generation + 1
         params = state.params
+        dtype = jax.tree.leaves(params)[0].dtype
         if ops is None:  # plain replace, any family
-            return RegimeState(replace_step(family, m)(key, params), t, (), state.train_size)
+            new, fit_info = replace_transition(family, m, key, params)
+            return RegimeState(new, t, ()), RegimeInfo(jnp.zeros((), dtype), fit_info)
         k_sample, k_fit = jax.random.split(key)
         k_real = jax.random.fold_in(k_sample, 1)
         real_params = real.tree() if isinstance(real, Constant) else real
@@ -584,10 +544,9 @@ def make_regime_step(
         else:  # replace
             train = syn
         count = ops.count(train)
-        new = family.ops.fit_stats(k_fit, train)
+        new, fit_info = fit_stats(family, k_fit, train)
         new = _select(count >= ops.min_count, new, params)
-        size = count.astype(state.train_size.dtype)
-        return RegimeState(new, t, pool, size)
+        return RegimeState(new, t, pool), RegimeInfo(count.astype(dtype), fit_info)
 
     return step, init
 

@@ -5,8 +5,8 @@ r"""Parameter sweeps: a declared grid, as few compiled programs as possible.
 ...            num_chains=1000, num_generations=50, progress=False)   # doctest: +SKIP
 >>> ds.log_var.sel(statistic="mean", sample_size=10)                  # doctest: +SKIP
 
-How a grid becomes programs. Each model (:data:`MODELS`: ``gaussian``,
-``categorical``, ``regression``; :func:`register` adds more) says which of its
+How a grid becomes programs. Each family of the registry (:mod:`sim.families`:
+``gaussian``, ``categorical``, ``regression``, ...; its folder registers it) says which of its
 parameters can be *traced*: values that change no array shape and no control
 flow (an estimator's divisor, a mixing fraction, a temperature, a noise
 level). The grid's points are grouped by everything else (sample size,
@@ -48,93 +48,46 @@ gives the tidy table for seaborn or pandas users when they want one.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
 import os
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sim import parallel
+from sim import families, parallel
+from sim._validate import check_int
+from sim.chain import check_seed, root_key
 from sim.checkpoint import Checkpointer
-from sim.io import atomic_path
+from sim.io import atomic_path, environment
+from sim.spec import FamilySpec, plain
 
 STATISTICS = ("mean", "sem", "var", "var_se")
-
-
-@dataclasses.dataclass(frozen=True)
-class Program:
-    """What a sweep needs to run one group: a step with per-point ``theta``."""
-
-    step: Callable  # step(key, params, theta) -> params; theta: tuple of traced scalars
-    params0: Any
-    record: Callable  # record(params) -> NamedTuple
-    chain_elements: int = 1
-    block_size: int | None = None
-    snapshot_fields: tuple[str, ...] = ()
-    first_passage_fields: tuple[str, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class Model:
-    """A sweepable model.
-
-    Attributes:
-      name: the name :func:`sweep` knows it by.
-      defaults: every parameter with its default value.
-      traced: ``traced(point) -> {name: encode}``: the parameters that may vary
-        inside one program at this point (given its other values), each with
-        ``encode(value) -> float`` (e.g. ``"mle" -> 0.0``).
-      build: ``build(static: dict, traced_names: tuple, num_chains,
-        num_generations) -> Program``; its step receives ``theta``, the
-        encoded values of ``traced_names`` in order.
-      check: ``check(point)`` raises a ``ValueError`` naming a bad value.
-      theory: ``theory(point, generations) -> {field: {statistic: curve}}``
-        (curves of shape (G+1,)); ``{}`` where no closed form applies.
-    """
-
-    name: str
-    defaults: Mapping[str, Any]
-    traced: Callable[[dict], dict[str, Callable]]
-    build: Callable[[dict, tuple, int, int], Program]
-    check: Callable[[dict], None]
-    theory: Callable[[dict, np.ndarray], dict]
-
-
-MODELS: dict[str, Model] = {}
-
-
-def register(model: Model) -> Model:
-    """Adds ``model`` to :data:`MODELS` (a later family gets sweeps by registering)."""
-    MODELS[model.name] = model
-    return model
 
 
 # -- the grid ------------------------------------------------------------------------------
 
 
-def _plain(v):
-    """A grid value as a JSON-able Python value (NumPy scalars to Python)."""
-    return v.item() if isinstance(v, np.generic) else v
+def _label(settings: dict) -> str:
+    return json.dumps(
+        {k: plain(v) for k, v in sorted(settings.items())}, sort_keys=True, default=str
+    )
 
 
-def _label(point: dict) -> str:
-    return json.dumps({k: _plain(v) for k, v in sorted(point.items())}, sort_keys=True)
+def point_key(root, point: dict, spec):
+    """The root key of one grid point of family ``spec`` (a name or a spec):
+    ``fold_in(root, crc32(spec.key_label(point)))``."""
+    label = families.get(spec).key_label(point)
+    return jax.random.fold_in(root, zlib.crc32(label.encode()) & 0x7FFFFFFF)
 
 
-def point_key(root, point: dict):
-    """The root key of one grid point: ``fold_in(root, crc32(point))``."""
-    return jax.random.fold_in(root, zlib.crc32(_label(point).encode()) & 0x7FFFFFFF)
-
-
-def _check_grid(model: Model, grid: Mapping, fixed: Mapping) -> tuple[list, list]:
+def _check_grid(model: FamilySpec, grid: Mapping, fixed: Mapping) -> tuple[list, list]:
     if not isinstance(grid, Mapping) or not grid:
         raise ValueError(f"grid must be a non-empty dict of parameter -> values; got {grid!r}")
     names = list(grid)
@@ -152,7 +105,7 @@ def _check_grid(model: Model, grid: Mapping, fixed: Mapping) -> tuple[list, list
         vals = grid[name]
         if isinstance(vals, (str, bytes)) or not isinstance(vals, Sequence | np.ndarray):
             raise ValueError(f"grid[{name!r}] must be a list of values; got {vals!r}")
-        vals = [_plain(v) for v in vals]
+        vals = [plain(v) for v in vals]
         if not vals:
             raise ValueError(f"grid[{name!r}] is empty")
         if len({json.dumps(v) for v in vals}) != len(vals):
@@ -168,28 +121,30 @@ class _Group:
     def __init__(self, static: dict, traced: tuple):
         self.static, self.traced = static, traced
         self.indices: list[tuple] = []  # grid indices of the points
-        self.points: list[dict] = []
+        self.points: list[dict] = []  # the points' settings as given (defaults filled in)
+        self.checked: list[dict] = []  # the same, checked and normalised by the spec
 
 
-def _groups(model: Model, names, values, fixed) -> list[_Group]:
+def _groups(model: FamilySpec, names, values, fixed) -> list[_Group]:
     groups: dict[str, _Group] = {}
     for idx in itertools.product(*(range(len(v)) for v in values)):
         point = dict(model.defaults)
         point.update(fixed)
         point.update({n: values[i][j] for i, (n, j) in enumerate(zip(names, idx, strict=True))})
-        model.check(point)
-        traced = model.traced(point)
-        static = {k: v for k, v in point.items() if k not in traced}
+        checked = model.check(point)
+        traced = model.traced(checked)
+        static = {k: v for k, v in checked.items() if k not in traced}
         gkey = _label(static) + "|" + ",".join(sorted(traced))
         if gkey not in groups:
             groups[gkey] = _Group(static, tuple(sorted(traced)))
         groups[gkey].indices.append(idx)
         groups[gkey].points.append(point)
+        groups[gkey].checked.append(checked)
     return list(groups.values())
 
 
 def sweep(
-    model: str | Model,
+    model: str | FamilySpec,
     grid: Mapping[str, Sequence],
     *,
     num_chains: int,
@@ -210,7 +165,8 @@ def sweep(
     """Runs ``model`` at every point of ``grid`` and returns one labelled dataset.
 
     Args:
-      model: a name in :data:`MODELS` or a :class:`Model`.
+      model: a registered family's name (:func:`sim.families.names`) or its
+        :class:`~sim.spec.FamilySpec`.
       grid: ``{parameter: [values]}``; the sweep runs the Cartesian product,
         and the dataset's dimensions follow this order.
       num_chains: C, chains per point.
@@ -235,23 +191,17 @@ def sweep(
     Returns:
       An :class:`xarray.Dataset` (see the module docstring).
     """
-    from sim._validate import check_int
-    from sim.io import environment
-
-    if isinstance(model, str):
-        if model not in MODELS:
-            raise ValueError(f"model={model!r} is not one of {sorted(MODELS)}")
-        model = MODELS[model]
-    fixed = {k: _plain(v) for k, v in dict(fixed or {}).items()}
+    model = families.get(model)
+    fixed = {k: plain(v) for k, v in dict(fixed or {}).items()}
     c = check_int(num_chains, "num_chains", 1)
     g = check_int(num_generations, "num_generations", 1)
-    seed = check_int(seed, "seed", 0)
+    seed = check_seed(seed)
     names, values = _check_grid(model, grid, fixed)
     groups = _groups(model, names, values, fixed)
-    root = jax.random.key(seed, impl=prng_impl)
+    root = root_key(seed, prng_impl)
     devs = parallel._devices(devices)
 
-    programs = [model.build(grp.static, grp.traced, c, g) for grp in groups]
+    programs = [model.program(grp.static, grp.traced, c, g) for grp in groups]
     plans = [
         parallel.plan_run(
             c,
@@ -281,15 +231,15 @@ def sweep(
         for gi, (grp, prog) in enumerate(zip(groups, programs, strict=True)):
             if bar is not None:
                 bar.set_description(f"sweep {model.name} [program {gi + 1}/{len(groups)}]")
-            dtype = jnp.result_type(jax.tree.leaves(prog.params0)[0])
-            encoders = [model.traced(p) for p in grp.points]
+            dtype = jnp.result_type(jax.tree.leaves(prog.init)[0])
+            encoders = [model.traced(p) for p in grp.checked]
             theta = tuple(
                 np.asarray(
-                    [enc[n](p[n]) for enc, p in zip(encoders, grp.points, strict=True)], dtype
+                    [enc[n](p[n]) for enc, p in zip(encoders, grp.checked, strict=True)], dtype
                 )
                 for n in grp.traced
             )
-            keys = jnp.stack([point_key(root, p) for p in grp.points])
+            keys = jnp.stack([point_key(root, p, model) for p in grp.points])
             snap_fields = (
                 prog.snapshot_fields if snapshot_fields is None else tuple(snapshot_fields)
             )
@@ -297,7 +247,7 @@ def sweep(
             if checkpoint_dir is not None:
                 config = dict(
                     model=model.name,
-                    points=[json.loads(_label(p)) for p in grp.points],
+                    points=[json.loads(model.key_label(p)) for p in grp.points],
                     traced=list(grp.traced),
                     num_chains=c,
                     num_generations=g,
@@ -312,7 +262,7 @@ def sweep(
             res = parallel.simulate_points(
                 keys,
                 prog.step,
-                prog.params0,
+                prog.init,
                 prog.record,
                 num_generations=g,
                 num_chains=c,
@@ -347,7 +297,7 @@ def sweep(
         model=model.name,
         grid={n: v for n, v in zip(names, values, strict=True)},
         fixed=fixed,
-        defaults={k: _plain(v) for k, v in model.defaults.items()},
+        defaults={k: plain(v) for k, v in model.defaults.items()},
         num_chains=c,
         num_generations=g,
         seed=seed,
@@ -383,9 +333,9 @@ def _dataset(model, names, values, groups, results, g, manifest):
     first = next(iter(results.values()))
     gen = np.arange(g + 1)
     theories = {  # once per point: {field: {statistic: curve}}
-        idx: model.theory(point, gen)
+        idx: model.theory(point, gen) if model.theory is not None else {}
         for grp in groups
-        for idx, point in zip(grp.indices, grp.points, strict=True)
+        for idx, point in zip(grp.indices, grp.checked, strict=True)
     }
     data_vars = {}
     for f, mom in first.moments.items():
@@ -452,18 +402,4 @@ def load(path: str):
         return ds.load()
 
 
-# -- the models ----------------------------------------------------------------------------
-
-from sim import _sweep_models  # noqa: E402,F401  (registers the built-in models)
-
-__all__ = [
-    "MODELS",
-    "Model",
-    "Program",
-    "load",
-    "manifest",
-    "point_key",
-    "register",
-    "save",
-    "sweep",
-]
+__all__ = ["STATISTICS", "load", "manifest", "point_key", "save", "sweep"]

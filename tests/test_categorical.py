@@ -18,14 +18,15 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from scipy import stats as st  # noqa: E402
 
-from sim.chain import replace_step  # noqa: E402
-from sim.families.categorical import (  # noqa: E402
+from sim.chain import params_record, replace_step  # noqa: E402
+from sim.families.categorical import (  # noqa: E402  # noqa: E402
     CategoricalParams,
     Vocabulary,
     categorical,
+    categorical_record,
     check_probability_vector,
+    default_bucket_edges,
 )
-from sim.metrics import categorical_record, default_bucket_edges  # noqa: E402
 from sim.parallel import simulate  # noqa: E402
 from sim.runners import run_categorical  # noqa: E402
 from sim.sampling import apply_bias, sampling_bias  # noqa: E402
@@ -209,7 +210,7 @@ def test_counts_are_conserved_and_extinction_is_permanent():
         keys = jax.vmap(lambda i, t=t: jax.random.fold_in(jax.random.fold_in(key(1), i), t))(
             jnp.arange(c)
         )
-        params = step(keys, params)
+        params, _ = step(keys, params)
         p = np.asarray(params.probs)
         counts = p * 40
         np.testing.assert_allclose(counts, np.round(counts), atol=2e-5)
@@ -351,7 +352,7 @@ def test_simulate_rejects_unknown_fields():
             key(0),
             replace_step(fam, 5),
             v.params(),
-            categorical_record(v, 1, (1, 3)),
+            params_record(categorical_record(v, 1, (1, 3))),
             num_generations=2,
             num_chains=4,
             first_passage_fields=("nope",),

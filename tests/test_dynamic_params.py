@@ -36,24 +36,24 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from sim.chain import replace_step  # noqa: E402
+from sim.chain import replace_step, replace_transition  # noqa: E402
 from sim.families.categorical import (  # noqa: E402
     Vocabulary,
     categorical,
     categorical_family,
+    categorical_verifier,  # noqa: E402
 )
 from sim.families.gaussian import (  # noqa: E402
     ESTIMATOR_DDOF,
     gaussian,
     gaussian_family,
+    gaussian_verifier,  # noqa: E402
     real_params,
 )
 from sim.families.regression import regression, regression_family  # noqa: E402
 from sim.regimes import (  # noqa: E402
     Constant,
     Regime,
-    categorical_verifier,
-    gaussian_verifier,
     make_regime_step,
     regime_step,
 )
@@ -67,7 +67,7 @@ def run_chains(step, state0, seed=0, gens=GENS):
 
     def one(k):
         def body(s, t):
-            return step(jax.random.fold_in(k, t), s), None
+            return step(jax.random.fold_in(k, t), s)[0], None  # (state, info): the state
 
         return jax.lax.scan(body, state0, jnp.arange(1, gens + 1))[0]
 
@@ -116,12 +116,11 @@ def assert_same(got, want, msg=""):
 
 
 def uncached_replace_step(family, m):
-    """The body of :func:`sim.chain.replace_step`, for families that are not hashable
+    """:func:`sim.chain.replace_step` uncached, for families that are not hashable
     (a traced ``ops.min_count``)."""
 
     def step(key, params):
-        k_sample, k_fit = jax.random.split(key)
-        return family.fit(k_fit, family.sample(k_sample, params, m))
+        return replace_transition(family, m, key, params)
 
     return step
 
@@ -151,7 +150,7 @@ def test_gaussian_ddof_lanes_equal_the_estimators(path):
         ops = fam.ops
 
         def step(key, params):
-            return ops.fit_stats(key, ops.sample_stats(key, params, m))
+            return ops.fit_stats(key, ops.sample_stats(key, params, m)), ()
 
         return step
 
@@ -245,7 +244,7 @@ def test_regression_lanes_equal_the_static_family(design):
 
     def steps(fam, replace, regime_step_of):
         plain, accumulate = replace(fam, t), regime_step_of(fam, acc, t, real)[0]
-        return lambda key, s: (plain(key, s[0]), accumulate(key, s[1]))
+        return lambda key, s: ((plain(key, s[0])[0], accumulate(key, s[1])[0]), ())
 
     def build(th):
         fam = regression_family(d, t, th["noise"], th["ridge"], design, 0, "float64")
@@ -294,7 +293,10 @@ def test_regime_fraction_lanes_equal_the_static_regime(family_name, draws):
 
     def steps(make):
         steps = [make(kind) for kind in kinds]
-        return lambda key, states: tuple(s(key, x) for s, x in zip(steps, states, strict=True))
+        return lambda key, states: (
+            tuple(s(key, x)[0] for s, x in zip(steps, states, strict=True)),
+            (),
+        )
 
     def build(th):
         return steps(lambda k: make_regime_step(fam, k(0.5), m, real, draws, fraction=th["f"])[0])

@@ -12,13 +12,17 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from sim.chain import chain_key, replace_step, run_chain
-from sim.exact import gaussian_exact_step
-from sim.families.gaussian import GaussianParams, as_sample, gaussian, real_params
-from sim.metrics import gaussian_record
+from sim.chain import chain_key, params_record, replace_step, run_chain, stats_step
+from sim.families.gaussian import (
+    GaussianParams,
+    as_sample,
+    gaussian,
+    gaussian_record,
+    real_params,
+)
 from sim.parallel import _combine_blocks, simulate
 from sim.random import log_gamma
-from sim.runners import gaussian_step, run_gaussian
+from sim.runners import run_gaussian
 from tests.devices import run_on_devices
 from tests.stats import FALSE_FAILURE_RATE
 
@@ -161,8 +165,8 @@ def test_simulate_moments_match_per_chain_values():
 
 def test_sample_path_equals_single_chain_reference():
     """simulate runs exactly the steps of run_chain (same keys), batched."""
-    step = gaussian_step(8, "unbiased", "exact")
-    rec = gaussian_record()
+    step = stats_step(gaussian("unbiased"), 8)
+    rec = params_record(gaussian_record())
     r = simulate(
         key(4),
         step,
@@ -243,7 +247,7 @@ def test_mulhi_fallback_keeps_philox_bits(tmp_path):
 
 
 def test_no_recompilation_on_second_call():
-    from sim import parallel
+    from sim import families, parallel
 
     kw = dict(
         sample_size=9,
@@ -256,15 +260,10 @@ def test_no_recompilation_on_second_call():
     )
     run_gaussian(key(0), **kw)
     misses = parallel._segment_fn.cache_info().misses
-    fn = parallel._segment_fn(
-        parallel._with_theta(gaussian_step(9, "mle", "sample")),
-        gaussian_record(0.0, 1.0, 3.0, 1e-6),
-        (),
-        (),
-        512,
-        8,
-        None,
-    )
+    spec = families.get("gaussian")
+    settings = spec.settings(sample_size=9, estimator="mle", method="sample", dtype=jnp.float32)
+    program = spec.program(settings, (), 500, 8)
+    fn = parallel._segment_fn(program.step, program.record, (), (), 512, 8, None)
     size = fn._cache_size()
     run_gaussian(key(1), **kw)
     assert parallel._segment_fn.cache_info().misses == misses
@@ -272,7 +271,7 @@ def test_no_recompilation_on_second_call():
 
 
 def test_step_runs_under_jit_without_retracing():
-    step = chex.assert_max_traces(gaussian_exact_step(10, "mle"), n=1)
+    step = chex.assert_max_traces(stats_step(gaussian("mle"), 10), n=1)
     f = jax.jit(jax.vmap(step))
     p = jax.tree.map(lambda x: jnp.broadcast_to(x, (4,)), real_params(dtype=jnp.float32))
     keys = jax.random.split(key(0), 4)
@@ -317,7 +316,7 @@ def test_bad_inputs_lower_level():
     with pytest.raises(ValueError, match="shape=0"):
         log_gamma(key(), 0.0)
     with pytest.raises(ValueError, match="sample_size=1"):
-        gaussian_exact_step(1, "mle")
+        run_gaussian(key(), sample_size=1, method="exact", num_chains=1, num_generations=1)
     with pytest.raises(ValueError, match="estimator='x'"):
         gaussian("x")
     with pytest.raises(ValueError, match="M=1"):

@@ -23,15 +23,14 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
-from sim.families.categorical import Vocabulary  # noqa: E402
-from sim.families.gaussian import gaussian, real_params  # noqa: E402
-from sim.metrics import gaussian_record  # noqa: E402
-from sim.regimes import (  # noqa: E402
-    Regime,
-    categorical_verifier,
+from sim.families.categorical import Vocabulary, categorical_verifier  # noqa: E402
+from sim.families.gaussian import (  # noqa: E402
+    gaussian,
+    gaussian_record,
     gaussian_verifier,
-    run_regime,
+    real_params,
 )
+from sim.regimes import Regime, run_regime  # noqa: E402
 from sim.runners import run_categorical, run_gaussian  # noqa: E402
 from tests.devices import run_on_devices  # noqa: E402
 from tests.stats import assert_agree, assert_rejects  # noqa: E402
@@ -434,7 +433,9 @@ import jax.numpy as jnp
 import numpy as np
 jax.config.update("jax_enable_x64", True)
 from sim.families.categorical import Vocabulary
-from sim.regimes import Regime, categorical_verifier, gaussian_verifier
+from sim.families.categorical import categorical_verifier
+from sim.families.gaussian import gaussian_verifier
+from sim.regimes import Regime
 from sim.runners import run_categorical, run_gaussian
 
 out = {"devices": jax.device_count()}

@@ -38,9 +38,9 @@ from sim.families.regression import (
     merge_stats,
     point_stats,
     regression,
+    regression_record,
     regression_stats,
 )
-from sim.metrics import regression_record
 from sim.regimes import Regime
 from sim.runners import default_w_star, run_regression
 from tests.stats import assert_agree, assert_rejects

@@ -67,6 +67,9 @@ class DataOps(NamedTuple):
         that ``stats`` summarises (at most ``capacity`` points), for families
         whose points are exchangeable given their summary (categorical
         counts). Families without it subsample a stored pool of ``points``.
+      fit_stats_info: optional ``fit_stats_info(key, stats) -> (params, info)``
+        for fits that report diagnostics (EM iterations and log-likelihood,
+        a training loss); the engine records the info beside the state.
       thin: optional ``thin(key, data, accept) -> Stats``, for families
         without ``points``: the summary of the points of ``data`` that a
         verifier keeps, each independently with probability ``accept(value)``
@@ -85,6 +88,7 @@ class DataOps(NamedTuple):
     point_stats: Callable[[Points, Any], Stats] | None = None
     subsample: Callable[[Any, Stats, int, int], Stats] | None = None
     thin: Callable[[Any, Data, Callable], Stats] | None = None
+    fit_stats_info: Callable[[Any, Stats], tuple[Params, Any]] | None = None
 
 
 class Family(NamedTuple):
@@ -95,9 +99,13 @@ class Family(NamedTuple):
       sample: ``(key, params, n) -> data`` with ``n`` static.
       name: a short label used in reports and manifests.
       ops: the :class:`DataOps` that the data regimes need, or ``None``.
+      fit_info: optional ``(key, data) -> (params, info)``: ``fit`` with its
+        per-fit diagnostics (a pytree of scalars), for stochastic or iterative
+        fits; the chain's info then carries them to the record.
     """
 
     fit: Callable[[Any, Data], Params]
     sample: Callable[[Any, Params, int], Data]
     name: str = "family"
     ops: DataOps | None = None
+    fit_info: Callable[[Any, Data], tuple[Params, Any]] | None = None

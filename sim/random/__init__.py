@@ -23,6 +23,7 @@ Layout (import from ``sim.random``; the modules are implementation):
 * ``_gamma``: :func:`uniform`, :func:`normal`, :func:`uniforms_and_normals`,
   :func:`log_gamma` (Marsaglia-Tsang) and :func:`log_chi2`;
 * ``_binomial``: :func:`binomial` (inversion, BTRS, the gathered fallback);
+* ``_poisson``: :func:`poisson` (the gamma-binomial reduction);
 * ``_multinomial``: :func:`multinomial` (binomial splits down a tree; its
   ``passes`` argument, :class:`BinomialPasses`, lets a profile swap the binomial
   passes for stand-ins built with :func:`counter_words` and :func:`batch_rows`).
@@ -55,6 +56,7 @@ from sim.random._binomial import _inversion as _inversion
 from sim.random._bits import counter_words
 from sim.random._gamma import log_chi2, log_gamma, normal, uniform, uniforms_and_normals
 from sim.random._multinomial import multinomial
+from sim.random._poisson import poisson
 
 __all__ = [
     "BTRS_MIN_MEAN",
@@ -68,6 +70,7 @@ __all__ = [
     "counter_words",
     "inversion_max_mean",
     "log_chi2",
+    "poisson",
     "log_gamma",
     "multinomial",
     "normal",

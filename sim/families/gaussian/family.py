@@ -61,12 +61,6 @@ def as_sample(x: jax.Array) -> StandardizedSample:
     return StandardizedSample(zero, zero, x)
 
 
-def variance_divisor(sample_size: int, estimator: str) -> int:
-    """c = M for the MLE, M - 1 for the unbiased estimator."""
-    check_estimator(estimator)
-    return sample_size if estimator == "mle" else sample_size - 1
-
-
 def real_params(mu0: float = 0.0, sigma0: float = 1.0, dtype=None) -> GaussianParams:
     """The real distribution N(mu0, sigma0^2) as generation-0 params."""
     dtype = dtype or jnp.result_type(float)

@@ -36,7 +36,7 @@ Generation 0 is the truth :math:`w^*`; fit 1 sees real labels
 :math:`X_1 w^* + \sigma\varepsilon_1`. The recorded test error is the excess
 risk for an isotropic test point,
 :math:`\mathbb{E}_x[(x^\top w - x^\top w^*)^2] = \lVert w - w^*\rVert^2`
-(:func:`sim.metrics.regression_record`).
+(:func:`sim.families.regression.regression_record`).
 
 Solves. Ridge, and OLS with a fresh design, solve the normal equations by a
 Cholesky factorisation (the matrix is positive definite: :math:`\lambda > 0`,

@@ -1,0 +1,132 @@
+"""The Gaussian chain's spec: settings, traced settings, programs, theory columns."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim import spec as _spec
+from sim._validate import check_estimator, check_float, check_int
+from sim.families import register
+from sim.families.gaussian.family import ESTIMATOR_DDOF, gaussian, gaussian_family, real_params
+from sim.families.gaussian.record import gaussian_record
+from sim.families.gaussian.verifier import gaussian_verifier
+
+METHODS = ("sample", "exact")
+
+DEFAULTS = dict(
+    sample_size=10,
+    estimator="unbiased",
+    method="sample",
+    regime="replace",
+    alpha=0.0,
+    lam=0.0,
+    mixing="fixed",
+    mu0=0.0,
+    sigma0=1.0,
+    tail_k=3.0,
+    collapse_eps=1e-6,
+    dtype=None,
+    known_variance=None,
+)
+# The settings of the first Gaussian sweeps: always part of a point's key.
+KEY_SETTINGS = tuple(k for k in DEFAULTS if k != "known_variance")
+
+
+def check(s: dict) -> dict:
+    s = dict(s)
+    s["sample_size"] = check_int(s["sample_size"], "sample_size", 2)
+    check_estimator(s["estimator"])
+    if s["method"] not in METHODS:
+        raise ValueError(f"method={s['method']!r} is not one of {METHODS}")
+    _spec.check_regime_setting(s)
+    for name in ("alpha", "lam"):
+        s[name] = check_float(s[name], name)
+    s["mu0"] = check_float(s["mu0"], "mu0")
+    s["sigma0"] = check_float(s["sigma0"], "sigma0", positive=True)
+    s["tail_k"] = check_float(s["tail_k"], "tail_k", nonnegative=True)
+    s["collapse_eps"] = check_float(s["collapse_eps"], "collapse_eps", positive=True)
+    if s["dtype"] is not None:
+        _spec.resolve_dtype(s["dtype"])
+    if s["known_variance"] is not None:
+        s["known_variance"] = check_float(s["known_variance"], "known_variance", positive=True)
+        if s["regime"] in (None, "replace"):
+            raise ValueError(
+                "known_variance needs a regime (use Regime.replace() for the plain chain)"
+            )
+    return s
+
+
+def traced(s: dict) -> dict:
+    out = {"estimator": lambda e: float(ESTIMATOR_DDOF[e])}
+    # fractions change sizes on the points path (static there), not on exact draws
+    for name, kind in (("alpha", "fresh"), ("lam", "anchored")):
+        if s["regime"] != kind or s["method"] == "exact":
+            out[name] = _spec.number
+    return out
+
+
+def build(s: dict, traced_names: tuple, num_chains: int, num_generations: int):
+    del num_chains
+    m, exact, known = s["sample_size"], s["method"] == "exact", s["known_variance"]
+    regime = _spec.static_regime(s)
+
+    def family_of(th):
+        ddof = th["estimator"] if "estimator" in th else ESTIMATOR_DDOF[s["estimator"]]
+        return gaussian_family(ddof, known)
+
+    if regime is None or exact:
+        elements = 1 if exact else m
+    else:
+        elements = max(regime.schedule or (m,))
+    if regime is not None and regime.kind == "subsample":
+        elements += m * num_generations
+    return _spec.chain_program(
+        family_of=family_of,
+        static_family=gaussian(s.get("estimator", "unbiased"), known),
+        real=real_params(s["mu0"], s["sigma0"], s["dtype"]),
+        record=gaussian_record(s["mu0"], s["sigma0"], s["tail_k"], s["collapse_eps"]),
+        sample_size=m,
+        regime=regime,
+        draws="exact" if exact else "points",
+        traced=traced_names,
+        num_generations=num_generations,
+        chain_elements=elements,
+        snapshot_fields=("log_var", "mean"),
+    )
+
+
+def theory(s: dict, gen: np.ndarray) -> dict:
+    """E and Var of log sigma^2 and of the mean, E W2^2 (THEORY.md G3, G5, G6): the
+    plain chain only."""
+    if _spec.static_regime(s) is not None or s["known_variance"] is not None:
+        return {}
+    from theory import gaussian as tg
+
+    m, est, s0 = s["sample_size"], s["estimator"], float(s["sigma0"])
+    n = np.asarray(gen, np.float64)
+    return {
+        "log_var": {
+            "mean": np.asarray(tg.log_variance_mean(n, m, est, s0)),
+            "var": np.asarray(tg.log_variance_var(n, m)),
+        },
+        "mean": {
+            "mean": np.full(len(gen), float(s["mu0"])),
+            "var": np.asarray(tg.mean_variance(n, m, est, s0)),
+        },
+        "w2_squared": {"mean": np.asarray(tg.expected_w2_squared(n, m, est, s0))},
+    }
+
+
+SPEC = register(
+    _spec.FamilySpec(
+        name="gaussian",
+        defaults=DEFAULTS,
+        check=check,
+        traced=traced,
+        build=build,
+        theory=theory,
+        verifiers={"likelihood": gaussian_verifier},
+        key_settings=KEY_SETTINGS,
+        description="1-D Gaussian refitted by MLE or the unbiased estimator (THEORY.md G1-G10)",
+    )
+)
