@@ -14,13 +14,29 @@ def check_estimator(estimator: str, name: str = "estimator") -> str:
     return estimator
 
 
-def check_int(value, name: str, minimum: int) -> int:
-    """A Python integer >= minimum (bools and non-integral floats refused)."""
-    if isinstance(value, bool) or not float(value).is_integer():
+# Counts the engine indexes with int32 (chains, generations, samples).
+MAX_COUNT = 2**31 - 1
+
+
+def check_int(value, name: str, minimum: int, maximum: int = MAX_COUNT) -> int:
+    """A Python integer in ``[minimum, maximum]``.
+
+    Integers, NumPy integers and integral floats are accepted; bools, strings,
+    non-integral or non-finite numbers and values out of range are refused with
+    a message naming the value (counts are int32 inside the engine).
+    """
+    ok = not isinstance(value, (bool, str, bytes))
+    try:
+        ok = ok and float(value).is_integer()
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
         raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
     value = int(value)
     if value < minimum:
         raise ValueError(f"{name}={value} must be an integer >= {minimum}")
+    if value > maximum:
+        raise ValueError(f"{name}={value} must be at most {maximum}")
     return value
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import time
 import zipfile
@@ -92,10 +93,13 @@ class Checkpointer:
     """
 
     def __init__(self, directory: str, config: dict, every_s: float = 60.0):
-        if not isinstance(directory, (str, os.PathLike)):
-            raise ValueError(f"checkpoint directory must be a path; got {directory!r}")
-        if every_s < 0:
-            raise ValueError(f"every_s={every_s!r} must be >= 0")
+        from sim.io import check_writable_dir
+
+        check_writable_dir(directory, "checkpoint_dir")
+        if isinstance(every_s, bool) or not isinstance(every_s, (int, float)):
+            raise ValueError(f"checkpoint_every_s={every_s!r} must be a number >= 0")
+        if not (math.isfinite(every_s) and every_s >= 0):
+            raise ValueError(f"checkpoint_every_s={every_s!r} must be finite and >= 0")
         self.directory = os.fspath(directory)
         self.config = _jsonable(config)
         self.every_s = float(every_s)

@@ -57,6 +57,53 @@ def atomic_path(path: str):
         raise
 
 
+def check_writable_dir(path, name: str = "directory") -> str:
+    """``path`` if files can be written there; else ``ValueError('name=path: reason')``.
+
+    The directory must exist and be writable, or be creatable: its nearest
+    existing ancestor must be a writable directory. Both are probed by making
+    (and removing) a temporary file or directory, so nothing is left behind and
+    file systems that refuse files (``/proc``, ``/sys``) are caught before any
+    work is done.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise ValueError(f"{name}={path!r}: empty or not a path; give a directory")
+    path = os.fspath(path)
+    full = os.path.abspath(path)
+    if os.path.exists(full) and not os.path.isdir(full):
+        raise ValueError(f"{name}={path}: exists and is not a directory")
+    probe_in = full
+    while not os.path.exists(probe_in):
+        parent = os.path.dirname(probe_in)
+        if parent == probe_in:
+            break
+        probe_in = parent
+    if not os.path.isdir(probe_in):
+        raise ValueError(f"{name}={path}: {probe_in} is not a directory")
+    try:
+        if probe_in == full:
+            fd, tmp = tempfile.mkstemp(dir=full, prefix=".probe-")
+            os.close(fd)
+            os.unlink(tmp)
+        else:
+            os.rmdir(tempfile.mkdtemp(dir=probe_in, prefix=".probe-"))
+    except OSError as e:
+        what = "not writable" if probe_in == full else f"cannot be created in {probe_in}"
+        raise ValueError(f"{name}={path}: {what} ({e.strerror or e})") from None
+    return path
+
+
+def check_writable_file(path, name: str = "path") -> str:
+    """``path`` if a file can be written there (its directory checked as above)."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise ValueError(f"{name}={path!r}: empty or not a path; give a file name")
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{name}={path}: is a directory; give a file name")
+    check_writable_dir(os.path.dirname(os.path.abspath(path)), name)
+    return path
+
+
 def atomic_write(path: str, data: bytes | str) -> None:
     """Writes ``data`` to ``path`` via a temporary file, fsync and a rename."""
     with atomic_path(path) as tmp, open(tmp, "wb" if isinstance(data, bytes) else "w") as f:

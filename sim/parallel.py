@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -95,6 +96,10 @@ class SimulationResult(NamedTuple):
     # field -> shape=(num_chains,) int64: the first generation at which the
     # (scalar) field was nonzero, -1 if it never was up to G.
     first_passage: dict[str, np.ndarray] = {}
+    # the fields whose moments hold an inf or NaN (overflow of a float32 fourth
+    # moment, or a record that is itself infinite, e.g. KL off the support); a
+    # RuntimeWarning names them too.
+    nonfinite: tuple[str, ...] = ()
 
 
 def _block_moments(x: jax.Array, valid: jax.Array, block: int) -> jax.Array:
@@ -690,6 +695,20 @@ def _point_result(
     for j, f in enumerate(passage_fields):
         hit0 = bool(np.asarray(rec0[names.index(f)]) != 0)  # generation 0, the same for all
         first_passage[f] = np.zeros(c, np.int64) if hit0 else passage_all[j]
+    nonfinite = tuple(
+        f
+        for f, m in moments.items()
+        if not all(np.isfinite(x).all() for x in (m.mean, m.m2, m.m3, m.m4))
+    )
+    if nonfinite:
+        warnings.warn(
+            f"moments of record fields {list(nonfinite)} are not finite (inf or NaN): a "
+            f"{np.dtype(rec0[0].dtype).name} overflow of their fourth moments, or records "
+            "that are infinite themselves; use dtype=float64 or smaller scales "
+            "(SimulationResult.nonfinite lists them)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return SimulationResult(
         c,
         np.arange(g + 1),
@@ -699,4 +718,5 @@ def _point_result(
         None if final_leaves is None else jax.tree.unflatten(treedef, final_leaves),
         timings,
         first_passage,
+        nonfinite,
     )

@@ -51,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import time
 import zlib
@@ -65,7 +66,7 @@ from sim import families, parallel
 from sim._validate import check_int
 from sim.chain import check_seed, root_key
 from sim.checkpoint import Checkpointer
-from sim.io import atomic_path, environment
+from sim.io import atomic_path, check_writable_dir, check_writable_file, environment
 from sim.spec import FamilySpec, plain
 
 STATISTICS = ("mean", "sem", "var", "var_se")
@@ -196,6 +197,16 @@ def sweep(
     c = check_int(num_chains, "num_chains", 1)
     g = check_int(num_generations, "num_generations", 1)
     seed = check_seed(seed)
+    if checkpoint_dir is not None:
+        check_writable_dir(checkpoint_dir, "checkpoint_dir")
+        if isinstance(checkpoint_every_s, bool) or not (
+            isinstance(checkpoint_every_s, (int, float))
+            and math.isfinite(checkpoint_every_s)
+            and checkpoint_every_s >= 0
+        ):
+            raise ValueError(
+                f"checkpoint_every_s={checkpoint_every_s!r} must be a finite number >= 0"
+            )
     names, values = _check_grid(model, grid, fixed)
     groups = _groups(model, names, values, fixed)
     root = root_key(seed, prng_impl)
@@ -389,6 +400,7 @@ def manifest(ds) -> dict:
 
 def save(ds, path: str) -> str:
     """Writes ``ds`` to NetCDF-4 at ``path`` atomically (:func:`sim.io.atomic_path`)."""
+    check_writable_file(path, "path")
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf")
     return path

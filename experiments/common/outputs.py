@@ -17,48 +17,19 @@ import errno
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 
 import numpy as np
 
-from sim.io import atomic_path, atomic_write
+from sim.io import atomic_path, atomic_write, check_writable_dir
 
 LOCK_NAME = ".lock"
 
 
 def check_output_dir(path: str, flag: str = "output_dir") -> str:
-    """``path`` if a study can write there; ``ValueError('--output_dir=path: reason')``.
-
-    The directory must exist and be writable, or be creatable: its nearest
-    existing ancestor must be a writable directory. Both are probed by making
-    (and removing) a temporary file or directory, so nothing is left behind and
-    file systems that refuse files (``/proc``, ``/sys``) are caught.
-    """
-    if not path or not str(path).strip():
-        raise ValueError(f"--{flag}={path}: empty; give a directory")
-    full = os.path.abspath(path)
-    if os.path.exists(full) and not os.path.isdir(full):
-        raise ValueError(f"--{flag}={path}: exists and is not a directory")
-    probe_in = full
-    while not os.path.exists(probe_in):
-        parent = os.path.dirname(probe_in)
-        if parent == probe_in:
-            break
-        probe_in = parent
-    if not os.path.isdir(probe_in):
-        raise ValueError(f"--{flag}={path}: {probe_in} is not a directory")
-    try:
-        if probe_in == full:
-            fd, tmp = tempfile.mkstemp(dir=full, prefix=".probe-")
-            os.close(fd)
-            os.unlink(tmp)
-        else:
-            os.rmdir(tempfile.mkdtemp(dir=probe_in, prefix=".probe-"))
-    except OSError as e:
-        what = "not writable" if probe_in == full else f"cannot be created in {probe_in}"
-        raise ValueError(f"--{flag}={path}: {what} ({e.strerror or e})") from None
-    return path
+    """``path`` if a study can write there; ``ValueError('--output_dir=path: reason')``
+    (:func:`sim.io.check_writable_dir`, which probes without leaving anything)."""
+    return check_writable_dir(path, f"--{flag}")
 
 
 _HELD: dict[str, tuple[int, int]] = {}  # real path -> (fd, depth): locks this process holds
