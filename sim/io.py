@@ -100,7 +100,12 @@ def check_writable_file(path, name: str = "path") -> str:
     path = os.fspath(path)
     if os.path.isdir(path):
         raise ValueError(f"{name}={path}: is a directory; give a file name")
-    check_writable_dir(os.path.dirname(os.path.abspath(path)), name)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        check_writable_dir(folder, name)
+    except ValueError as e:
+        reason = str(e).split(": ", 1)[1]
+        raise ValueError(f"{name}={path}: its directory {folder} {reason}") from None
     return path
 
 
