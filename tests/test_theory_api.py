@@ -110,6 +110,14 @@ def test_fixation_sample_size_is_validated():
         call("categorical", "fixation_probability", sample_size=1)
 
 
+@pytest.mark.parametrize("name", COMMON_FUNCTIONS["poisson"])
+def test_poisson_keywords_are_validated(name):
+    with pytest.raises(ValueError, match=r"^lam0 must .*; got -1\.0$"):
+        call("poisson", name, lam0=-1.0)
+    with pytest.raises(ValueError, match=r"^sample_size must .*; got 0$"):
+        call("poisson", name, sample_size=0)
+
+
 # ---------------------------------------------------------------------------
 # Float64 without x64 (subprocess).
 # ---------------------------------------------------------------------------
@@ -223,6 +231,7 @@ DOC_MODULES = [
     "theory.categorical.sampling",
     "theory.mixing",
     "theory.regression",
+    "theory.poisson",
 ]
 
 

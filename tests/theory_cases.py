@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory import categorical, gaussian, mixing, regression
+from theory import categorical, gaussian, mixing, poisson, regression
 
 MODULES = {
     "gaussian": gaussian,
     "categorical": categorical,
     "mixing": mixing,
     "regression": regression,
+    "poisson": poisson,
 }
 
 P3 = [0.5, 0.3, 0.2]
@@ -69,16 +70,26 @@ CASES = {
         ),
         "ridge_spectrum": dict(design=(np.eye(3)[:, :2] * 2.0).tolist(), w_star=[1.0, 0.0]),
     },
+    "poisson": {
+        "expected_rate": dict(n=3, sample_size=5, lam0=0.4),
+        "rate_variance": dict(n=3, sample_size=5, lam0=0.4),
+        "zero_probability": dict(n=3, sample_size=5, lam0=0.4),
+        "survival_probability": dict(n=3, sample_size=5, lam0=0.4),
+        "survival_asymptote": dict(n=3, sample_size=5, lam0=0.4),
+        "suresh_g": dict(k=3),
+    },
 }
 
 # Each module's uniform keywords (non-default values) and the functions that take them;
 # the functions left out build inputs (a schedule, a spectrum) or belong to the
-# infinite-M / Poisson limits where the keyword has no meaning.
+# infinite-M / Poisson limits where the keyword has no meaning (poisson.suresh_g is
+# the chain-free sequence g_k).
 COMMON = {
     "gaussian": dict(estimator="mle", sigma0=2.0),
     "categorical": dict(sample_size=10),
     "mixing": dict(estimator="unbiased", sigma0=2.0),
     "regression": dict(regime="accumulate", design="fixed"),
+    "poisson": dict(sample_size=7, lam0=1.5),
 }
 COMMON_FUNCTIONS = {
     "gaussian": tuple(CASES["gaussian"]),
@@ -91,6 +102,7 @@ COMMON_FUNCTIONS = {
     ),
     "mixing": tuple(f for f in CASES["mixing"] if f != "power_schedule"),
     "regression": ("test_error", "ridge_test_error"),
+    "poisson": tuple(f for f in CASES["poisson"] if f != "suresh_g"),
 }
 
 

@@ -10,8 +10,10 @@ Submodules:
         and growing sample-size schedules (G6).
     regression: OLS and ridge refitted to their own labels, replace and
         accumulate, fixed and fresh designs (L1, L2).
+    poisson: the recursively refitted Poisson rate, a critical Galton-Watson
+        process (THEORY.md D5): mean, variance, absorption at 0, survival.
 """
 
-from theory import categorical, gaussian, mixing, regression
+from theory import categorical, gaussian, mixing, poisson, regression
 
-__all__ = ["categorical", "gaussian", "mixing", "regression"]
+__all__ = ["categorical", "gaussian", "mixing", "poisson", "regression"]

@@ -37,19 +37,31 @@ Contents: :func:`expected_rate`, :func:`rate_variance`,
 form :func:`survival_asymptote`, and the Suresh et al. iterates
 :func:`suresh_g` (THEORY.md D5).
 
-Conventions (those of :mod:`theory.gaussian` and :mod:`theory.categorical`):
+Conventions (those of every ``theory`` module; see :mod:`theory.mixing`):
 
 * ``n`` is the number of fits, ``n = 0`` meaning the real distribution
   (:math:`\lambda_0` itself).
+* Uniform keywords: every closed form of the chain takes ``n``,
+  ``sample_size`` and ``lam0`` (in that order, by position or keyword);
+  :func:`suresh_g` is the chain-free sequence :math:`g_k` and takes ``k`` only.
 * Pure ``jax.numpy``; no randomness; every argument may be traced by
   ``jax.jit`` / ``jax.vmap`` (nothing sets a shape or a loop length), and the
   functions are differentiable in ``lam0`` (``jax.grad``).
 * Arguments broadcast together; the computation dtype is the promotion of the
-  inputs with Python ``float`` (``float64`` under ``jax_enable_x64``).
-* Concrete inputs are validated (``ValueError`` naming the argument and the
-  bad value): ``n`` a non-negative integer, ``sample_size`` an integer
-  :math:`\ge 1`, ``lam0`` finite and :math:`\ge 0` (``lam0 = 0`` is the chain
-  that stays at 0). Traced inputs are not checked.
+  inputs with Python ``float``.
+* Float64 without ``jax_enable_x64`` (``theory._precision``): with x64 off
+  and every argument concrete, the function is evaluated in float64 and
+  returns NumPy arrays, the values of an x64 session bit for bit; traced
+  arguments without x64 compute in the tracer's dtype (float32).
+* Arguments (``theory._validate``, one rule for every theory module): Python
+  numbers, lists and tuples, NumPy and JAX arrays are accepted;
+  integer-valued arguments (``n``, ``sample_size``, ``k``) must hold integers
+  of magnitude at most ``2**53``; shapes that do not broadcast are refused in
+  one line naming both arguments. Concrete inputs are validated
+  (``ValueError`` naming the argument and the bad value): ``n`` a
+  non-negative integer, ``sample_size`` an integer :math:`\ge 1`, ``lam0``
+  finite and :math:`\ge 0` (``lam0 = 0`` is the chain that stays at 0).
+  Traced inputs are not checked.
 
 References:
     Suresh, A. T., Thangaraj, A. & Khandavally, A. N. K. (2024). Rate of
@@ -200,20 +212,15 @@ def _one_minus_exp_neg_jvp(primals, tangents):
     return _one_minus_exp_neg(x), jnp.exp(-x) * t
 
 
-def _dtype(*xs):
-    """Promotion of the inputs with Python float (lists and tuples via NumPy)."""
-    scalars = (jax.Array, np.ndarray, np.generic, int, float, bool)
-    return jnp.result_type(float, *(x if isinstance(x, scalars) else np.asarray(x) for x in xs))
-
-
 def _chain_args(n, sample_size, lam0):
     _v.check_n(n)
     _v.check_integer("sample_size", sample_size, 1)
     _v.check_finite_nonnegative("lam0", lam0)
-    dt = _dtype(n, sample_size, lam0)
+    dt = _v.result_dtype(n, sample_size, lam0)
     return jnp.broadcast_arrays(*(jnp.asarray(x, dt) for x in (n, sample_size, lam0)))
 
 
+@_v.closed_form(integers=("k",))
 def suresh_g(k):
     r"""The iterates :math:`g_k` of :math:`g(x) = 1 - e^{-x}` from :math:`g(\infty) = 1` (D5).
 
@@ -282,10 +289,13 @@ def suresh_g(k):
         1.999989
     """
     _v.check_integer("k", k, 1)
-    k = jnp.asarray(k, _dtype(k))
+    k = jnp.asarray(k, _v.result_dtype(k))
     return _g(k)
 
 
+@_v.closed_form(
+    integers=("n", "sample_size"), reals=("lam0",), broadcast=[("n", "sample_size", "lam0")]
+)
 def expected_rate(n, sample_size, lam0):
     r""":math:`\mathbb{E}[\lambda_n] = \lambda_0`: the fitted rate is a martingale.
 
@@ -315,6 +325,9 @@ def expected_rate(n, sample_size, lam0):
     return lam + 0.0 * n
 
 
+@_v.closed_form(
+    integers=("n", "sample_size"), reals=("lam0",), broadcast=[("n", "sample_size", "lam0")]
+)
 def rate_variance(n, sample_size, lam0):
     r""":math:`\mathrm{Var}(\lambda_n) = n\lambda_0/M`: linear growth, by total variance.
 
@@ -357,6 +370,9 @@ def rate_variance(n, sample_size, lam0):
     return n * lam / m
 
 
+@_v.closed_form(
+    integers=("n", "sample_size"), reals=("lam0",), broadcast=[("n", "sample_size", "lam0")]
+)
 def zero_probability(n, sample_size, lam0):
     r""":math:`P(\lambda_n = 0) = \exp(-M\lambda_0 g_n)`: absorption at 0 by fit ``n``.
 
@@ -406,6 +422,9 @@ def zero_probability(n, sample_size, lam0):
     return jnp.where(n == 0, (lam == 0).astype(val.dtype), val)
 
 
+@_v.closed_form(
+    integers=("n", "sample_size"), reals=("lam0",), broadcast=[("n", "sample_size", "lam0")]
+)
 def survival_probability(n, sample_size, lam0):
     r""":math:`P(\lambda_n \ne 0) = 1 - \exp(-M\lambda_0 g_n)`: the fit has not collapsed to 0.
 
@@ -455,6 +474,9 @@ def survival_probability(n, sample_size, lam0):
     return jnp.where(n == 0, (lam > 0).astype(val.dtype), val)
 
 
+@_v.closed_form(
+    integers=("n", "sample_size"), reals=("lam0",), broadcast=[("n", "sample_size", "lam0")]
+)
 def survival_asymptote(n, sample_size, lam0):
     r"""Large-:math:`n` form :math:`1 - \exp(-2M\lambda_0/n)` of :func:`survival_probability`.
 

@@ -68,7 +68,9 @@ Conventions of this module (those of :mod:`theory.gaussian`):
   ``mean_absorption_time``) all take ``sample_size`` and ``p``
   (``fixation_probability`` validates ``sample_size`` and does not depend on
   it). The Poisson-limit (D5) and infinite-M sampling functions have no
-  sample size by construction. Loop lengths (``n``, ``k``) must fit int32.
+  sample size by construction. Loop lengths (``n`` of the Wright-Fisher
+  functions) must fit int32; the D5 functions have no loop (``g_k`` comes
+  from :func:`theory.poisson.suresh_g`).
 * Float64 without ``jax_enable_x64`` (``theory._precision``). With x64 on,
   every function runs as written. With x64 off (a plain Python session) and
   every argument concrete, the function is evaluated inside

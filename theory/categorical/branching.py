@@ -4,31 +4,16 @@ See :mod:`theory.categorical`."""
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from theory import _validate as _v
+from theory import poisson as _poisson
 from theory.categorical._numerics import _dtype
 
 # ---------------------------------------------------------------------------
 # D5: the Poisson / critical branching limit (Suresh et al.).
 # ---------------------------------------------------------------------------
-
-
-_INT32_MAX = 2**31 - 1
-
-
-@jax.jit
-def _g_kernel(k):
-    """g_k = g^(k)(inf), g(x) = 1 - exp(-x), elementwise for k >= 1 (float array)."""
-    kmax = jnp.max(k).astype(jnp.int32)
-
-    def body(j, g):
-        return jnp.where(j < k, -jnp.expm1(-g), g)
-
-    return lax.fori_loop(jnp.int32(1), kmax, body, jnp.ones_like(k))
 
 
 @_v.closed_form(integers=("k",))
@@ -54,11 +39,13 @@ def suresh_g(k):
     (offspring variance :math:`\sigma^2 = 1`) gives
     :math:`g_k \sim 2/(\sigma^2 k) = 2/k`.
 
-    Computed by the recursion (``expm1``), one vectorised step per
-    :math:`k` up to ``max(k)``; against the same recursion in 50-digit
-    ``mpmath`` the float64 result is within 3.3e-15 relative up to
-    :math:`k = 10^4` (the map contracts, so rounding does not pile up).
-    ``k`` may be traced (the loop is a while loop).
+    Computed by :func:`theory.poisson.suresh_g` (the same sequence): a table
+    of the recursion in 40-digit arithmetic up to :math:`k = 4096`, rounded
+    once to float64, and an asymptotic series beyond; O(1) work per element
+    and within about one ulp of the exact :math:`g_k` (measured against a
+    40-digit ``mpmath`` recursion to :math:`k = 20000`: 2.2e-16 relative,
+    where the float64 recursion this function used before drifted to 1e-14).
+    ``k`` may be traced.
 
     Args:
         k: integer values ``>= 1``, array-like.
@@ -75,13 +62,7 @@ def suresh_g(k):
         >>> round(float(categorical.suresh_g(2)), 6)  # 1 - 1/e
         0.632121
     """
-    _v.check_integer("k", k, 1)
-    _v.check_at_most("k", k, _INT32_MAX, "(the loop counter is int32)")
-    dt = _dtype(k)
-    k = jnp.asarray(k, dt)
-    if k.size == 0:
-        return k
-    return _g_kernel(k)
+    return _poisson.suresh_g(k)
 
 
 @_v.closed_form(integers=("n", "count"), broadcast=[("n", "count")])
@@ -139,7 +120,6 @@ def poisson_survival_probability(n, count):
         0.632121
     """
     _v.check_integer("n", n, 1)
-    _v.check_at_most("n", n, _INT32_MAX, "(the loop counter is int32)")
     _v.check_integer("count", count, 0)
     dt = _dtype(n, count)
     n, count = jnp.broadcast_arrays(jnp.asarray(n, dt), jnp.asarray(count, dt))
@@ -189,13 +169,14 @@ def poisson_survival_from_rate(n, rate):
         0.864665
     """
     _v.check_n(n)
-    _v.check_at_most("n", n, _INT32_MAX, "(the loop counter is int32)")
     _v.check_nonnegative("rate", rate)
     dt = _dtype(n, rate)
     n, rate = jnp.broadcast_arrays(jnp.asarray(n, dt), jnp.asarray(rate, dt))
-    g = jnp.where(n > 0, suresh_g(jnp.maximum(n, 1.0)), jnp.inf)
-    val = -jnp.expm1(-rate * g)
-    return jnp.where(rate > 0, val, 0.0)
+    # theory.poisson.survival_probability(n, 1, rate) is this law (M = 1, lam0 = rate);
+    # it takes finite rates only, and an infinite rate survives surely.
+    infinite = jnp.isinf(rate)
+    val = _poisson.survival_probability(n, 1, jnp.where(infinite, 0.0, rate))
+    return jnp.where(infinite, 1.0, val)
 
 
 @_v.closed_form(integers=("n", "count"), reals=("upper_constant",), broadcast=[("n", "count")])
