@@ -31,9 +31,12 @@ from sim.random._gamma import log_gamma, uniform
 
 # m sits this many standard deviations above the mean: G_m <= mu is rarer than 1e-9.
 SPREAD = 6.0
+# A guard on the rare loop: its expected length is mu - G_m (a few sqrt(mu)); a lane
+# that would need more gaps than this returns NaN instead of hanging.
+MAX_GAPS = 1 << 24
 
 
-def poisson(key, mean, dtype=None) -> jax.Array:
+def poisson(key, mean, dtype=None, *, spread: float = SPREAD) -> jax.Array:
     r"""One exact :math:`\mathrm{Poisson}(\text{mean})` count, as a float (one chain's).
 
     Args:
@@ -42,15 +45,19 @@ def poisson(key, mean, dtype=None) -> jax.Array:
         stays below 2**24 in float32 (2**53 in float64).
       dtype: the float type of the result (default: that of ``mean``, at
         least float32).
+      spread: m sits ``spread`` standard deviations above the mean (tests
+        pass a negative spread to send most lanes through the rare loop).
 
     Returns:
       A scalar count (integer-valued float); 0 for ``mean = 0``.
     """
     mean = jnp.asarray(mean)
     dtype = jnp.dtype(dtype or jnp.promote_types(jnp.result_type(mean.dtype, float), jnp.float32))
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise ValueError("dtype=float64 needs jax_enable_x64 (JAX would compute in float32)")
     mu = jnp.maximum(mean.astype(dtype), 0.0)
     k_gamma, k_binom, k_gaps = (jax.random.fold_in(key, i) for i in range(3))
-    m = jnp.floor(mu + SPREAD * jnp.sqrt(mu)) + 1.0
+    m = jnp.maximum(jnp.floor(mu + spread * jnp.sqrt(mu)), 0.0) + 1.0
     g = jnp.exp(log_gamma(k_gamma, m, dtype))
     below = binomial(k_binom, m - 1.0, jnp.clip(mu / g, 0.0, 1.0))
 
@@ -60,7 +67,9 @@ def poisson(key, mean, dtype=None) -> jax.Array:
         t = t - jnp.log(u)
         return i + 1, t, count + (t <= mu).astype(dtype)
 
-    _, _, extra = jax.lax.while_loop(
-        lambda c: c[1] <= mu, more, (jnp.zeros((), jnp.int32), g, jnp.zeros((), dtype))
+    i, _, extra = jax.lax.while_loop(
+        lambda c: (c[1] <= mu) & (c[0] < MAX_GAPS),
+        more,
+        (jnp.zeros((), jnp.int32), g, jnp.zeros((), dtype)),
     )
-    return jnp.where(g > mu, below, m + extra)
+    return jnp.where(g > mu, below, jnp.where(i < MAX_GAPS, m + extra, jnp.nan))
