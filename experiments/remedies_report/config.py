@@ -7,6 +7,7 @@ import math
 
 from experiments import common
 from experiments.common import MAX_SIZE, setting
+from sim.regimes import round_half_up
 
 KINDS = ("replace", "accumulate", "subsample", "fresh", "anchored")
 KNOWN_KINDS = ("replace", "accumulate", "anchored")  # closed forms with sigma known
@@ -17,14 +18,9 @@ PART_CHAINS = ("num_chains", "cat_chains", "phase_chains", "schedule_chains", "v
 
 def real_count(fraction: float, size: int) -> int:
     """round(fraction x size), halves up: the simulator's count of real points of a
-    fresh regime (alpha M) and of synthetic points of an anchored one (lambda M).
-
-    ``sim.regimes`` rounds the same way (``floor(x + 0.5)``) but has no public
-    name for it yet; this copy is the study's only use, for checks, the phase
-    grid's cells and the effective shares R/M. Replace it with sim's public
-    name when there is one.
-    """
-    return int(math.floor(fraction * size + 0.5))
+    fresh regime (alpha M) and of synthetic points of an anchored one (lambda M),
+    by the simulator's own rounding (:func:`sim.regimes.round_half_up`)."""
+    return round_half_up(fraction * size)
 
 
 def parse_accept(text: str) -> tuple[float, float]:
