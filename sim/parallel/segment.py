@@ -1,0 +1,91 @@
+"""One compiled segment: ``seg_len`` generations of a chunk of lanes, a ``scan`` of the
+vmapped step, with per-generation block moments, snapshots and hitting times."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from sim.chain import chain_key, generation_key
+from sim.parallel.reduction import _block_moments, _columns
+
+
+def initial_info(step, key, state0, theta=()):
+    """The info recorded with generation 0: zeros shaped like a step's info.
+
+    Generation 0 is the real distribution, produced by no fit: its diagnostics
+    are zero (no training set, no iterations, no loss).
+    """
+    shapes = jax.eval_shape(step, key, state0, theta)[1]
+    return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+
+
+@functools.cache
+def _with_theta(step):
+    """``step(key, state)`` as ``step(key, state, theta)`` with no per-point parameters."""
+
+    def stepped(key, params, theta):
+        del theta
+        return step(key, params)
+
+    return stepped
+
+
+@functools.lru_cache(maxsize=64)
+def _segment_fn(step, record, snapshot_fields, passage_fields, block, seg_len, sharding):
+    """Jitted: run ``seg_len`` generations for one chunk of lanes (point, chain)."""
+
+    def segment(
+        point_keys, lane_point, chain_ids, valid, theta, state, snaps, passage, slots, t0, last
+    ):
+        keys = jax.vmap(lambda p, c: chain_key(point_keys[p], c))(lane_point, chain_ids)
+        lane_theta = jax.tree.map(lambda a: a[lane_point], theta)
+        lead = chain_ids.shape[0]
+
+        def body(carry, t):
+            state, snaps, passage = carry
+            gkeys = jax.vmap(generation_key, in_axes=(0, None))(keys, t)
+            new, info = jax.vmap(step)(gkeys, state, lane_theta)
+            active = t <= last
+            state = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, state)
+            fields = jax.vmap(record)(state, info)._asdict()
+            blocks = _block_moments(_columns(fields, lead), valid, block)
+            if snapshot_fields:
+                snap = _columns({f: fields[f] for f in snapshot_fields}, lead).T
+                snaps = jax.lax.dynamic_update_index_in_dim(snaps, snap, slots[t], 0)
+            if passage_fields:
+                hit = jnp.stack([fields[f] != 0 for f in passage_fields]) & active
+                passage = jnp.where(hit & (passage < 0), t, passage)
+            return (state, snaps, passage), blocks
+
+        ts = t0 + jnp.arange(seg_len, dtype=jnp.int32)
+        (state, snaps, passage), blocks = jax.lax.scan(body, (state, snaps, passage), ts)
+        return state, snaps, passage, blocks
+
+    kw = {}
+    if sharding is not None:
+        rep = NamedSharding(sharding.mesh, PartitionSpec())
+        chains = sharding
+        snap_sh = NamedSharding(sharding.mesh, PartitionSpec(None, None, "chains"))
+        pass_sh = NamedSharding(sharding.mesh, PartitionSpec(None, "chains"))
+        kw = dict(
+            in_shardings=(
+                rep,
+                chains,
+                chains,
+                chains,
+                rep,
+                chains,
+                snap_sh,
+                pass_sh,
+                rep,
+                rep,
+                rep,
+            ),
+            out_shardings=(chains, snap_sh, pass_sh, pass_sh),
+        )
+    return jax.jit(segment, donate_argnums=(5, 6, 7), **kw)
