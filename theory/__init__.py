@@ -12,8 +12,9 @@ Submodules:
         accumulate, fixed and fresh designs (L1, L2).
     poisson: the recursively refitted Poisson rate, a critical Galton-Watson
         process (THEORY.md D5): mean, variance, absorption at 0, survival.
+    multivariate: the refitted d-dimensional full-covariance Gaussian (W1, W2).
 """
 
-from theory import categorical, gaussian, mixing, poisson, regression
+from theory import categorical, gaussian, mixing, multivariate, poisson, regression
 
-__all__ = ["categorical", "gaussian", "mixing", "poisson", "regression"]
+__all__ = ["categorical", "gaussian", "mixing", "multivariate", "poisson", "regression"]

@@ -57,13 +57,16 @@ from sim.random._bits import counter_words
 from sim.random._gamma import log_chi2, log_gamma, normal, uniform, uniforms_and_normals
 from sim.random._multinomial import multinomial
 from sim.random._poisson import poisson
+from sim.random._wishart import BartlettFactor, bartlett
 
 __all__ = [
     "BTRS_MIN_MEAN",
     "FIRST_PASS_TAG",
     "INVERSION_TERMS",
     "TRUNCATION",
+    "BartlettFactor",
     "BinomialPasses",
+    "bartlett",
     "batch_rows",
     "binomial",
     "binomial_passes",
