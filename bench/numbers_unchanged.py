@@ -4,7 +4,9 @@ Runs every experiment at its defaults with ``--seed=0`` (figures and all) and
 a small sweep per model, saving ``final_states.npz``, ``summary.csv`` and the
 sweep datasets under a directory; then compares two such directories:
 per-chain arrays must be bit-identical, summaries equal cell for cell
-(timing columns excepted), sweep datasets equal variable for variable.
+(timing columns excepted), sweep datasets equal variable for variable (theory
+and z columns of sweeps captured before issue 12 may differ by the float32
+rounding of their old theory evaluation, see ``THEORY_RTOL``).
 
     # before the change, from a checkout of the old commit:
     python -m bench.numbers_unchanged capture /tmp/before
@@ -115,25 +117,28 @@ def compare(a: str, b: str) -> list[str]:
             )
         for v in sorted(set(da.data_vars) & set(db.data_vars)):
             x, y = da[v].values, db[v].values
-            if x.shape != y.shape or x.tobytes() != y.tobytes():
+            if x.shape != y.shape:
+                problems.append(f"sweep_{name}[{v}] shape {x.shape} vs {y.shape}")
+            elif x.tobytes() != y.tobytes():
+                if v.startswith(("theory_", "z_")) and _close_theory(v, da, db):
+                    continue
                 problems.append(f"sweep_{name}[{v}] differs")
     return problems
 
 
-def main(argv):
-    if len(argv) == 3 and argv[1] == "capture":
-        capture(argv[2])
-    elif len(argv) == 4 and argv[1] == "compare":
-        problems = compare(argv[2], argv[3])
-        for p in problems:
-            print(p)
-        print("numbers unchanged" if not problems else f"{len(problems)} differences")
-        return 1 if problems else 0
-    else:
-        print(__doc__)
-        return 2
-    return 0
+# Theory columns evaluated in float32 before theory answered in float64 without x64
+# (issue 12): an old column may differ from the float64 one by float32 rounding, a few
+# units of 2**-24 relative; z columns by that error divided by the standard error.
+THEORY_RTOL = 16 * 2.0**-24
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+def _close_theory(v, da, db) -> bool:
+    """Whether ``v`` differs only as a float32-evaluated theory column would: its
+    theory column within ``THEORY_RTOL`` (a z column follows from the theory column
+    and the field's own moments, which are compared bit for bit)."""
+    t = "theory_" + v.split("_", 1)[1]
+    x, y = da[t].values, db[t].values
+    if not np.array_equal(np.isnan(x), np.isnan(y)):
+        return False
+    ok = np.isnan(x) | (np.abs(x - y) <= THEORY_RTOL * np.abs(y))
+    return bool(ok.all())
