@@ -134,7 +134,7 @@ def _task_overhead(task: dict) -> dict:
     import jax
     import numpy as np
 
-    from sim import parallel
+    from sim import families, parallel
     from sim import sweep as sw
     from sim.families.gaussian import ESTIMATOR_DDOF
 
@@ -145,12 +145,13 @@ def _task_overhead(task: dict) -> dict:
     root = jax.random.key(0, impl="philox4x32")
     keys = jax.numpy.stack([sw.point_key(root, pt, "gaussian") for pt in points])
     ddof = np.asarray([ESTIMATOR_DDOF[pt["estimator"]] for pt in points], np.float32)
-    model = sw.MODELS["gaussian"]
+    model = families.get("gaussian")
 
     # the sweep's own program and per-point values, as sim.sweep builds them
-    traced = tuple(sorted(model.traced(points[0])))
-    static = {k: v for k, v in points[0].items() if k not in traced}
-    prog = model.build(static, traced, c, g)
+    checked = model.check(points[0])
+    traced = tuple(sorted(model.traced(checked)))
+    static = {k: v for k, v in checked.items() if k not in traced}
+    prog = model.program(static, traced, c, g)
     theta = tuple(
         np.asarray([model.traced(pt)[n](pt[n]) for pt in points], np.float32) for n in traced
     )
@@ -172,7 +173,7 @@ def _task_overhead(task: dict) -> dict:
         return lambda: parallel.simulate_points(
             keys,
             prog.step,
-            prog.params0,
+            prog.init,
             prog.record,
             num_generations=g,
             num_chains=c,
