@@ -77,6 +77,33 @@ class Program:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class Example:
+    """A small point of a family for the contract tests every registered family gets
+    (``tests/test_family_contract.py``); built on demand by ``FamilySpec.example``.
+
+    Attributes:
+      settings: given settings (the rest default) that compile and run in seconds.
+      family: the :class:`~sim.families.base.Family` at ``settings``.
+      params: params of that family to draw test data from (the real ones).
+      sample_size: points per draw (the family's M).
+      grid: a two-point sweep grid ``{setting: [a, b]}`` (cheapest: a traced setting).
+      lanes: ``((overrides, {setting: values}), ...)``: at ``settings`` updated by
+        ``overrides``, each named traced setting is run as lanes of ``values`` and
+        compared with the static build at each value.
+      bad: ``((setting, value), ...)`` the spec must refuse, beyond the generic
+        bad values the tests derive from ``defaults``.
+    """
+
+    settings: Mapping[str, Any]
+    family: Any
+    params: Any
+    sample_size: int
+    grid: Mapping[str, tuple]
+    lanes: tuple = ()
+    bad: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class FamilySpec:
     """A model family as the engine sees it.
 
@@ -101,6 +128,7 @@ class FamilySpec:
       key_settings: the settings always in a sweep point's key label (see
         the module docstring); ``None``: all of ``defaults``.
       description: one line for listings.
+      example: optional ``example() -> Example``: a small point for the contract tests.
     """
 
     name: str
@@ -112,6 +140,7 @@ class FamilySpec:
     verifiers: Mapping[str, Callable] = dataclasses.field(default_factory=dict)
     key_settings: tuple[str, ...] | None = None
     description: str = ""
+    example: Callable[[], Example] | None = None
 
     def settings(self, **given) -> dict:
         """The complete, checked settings: ``defaults`` updated by ``given``."""
