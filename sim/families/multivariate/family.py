@@ -20,8 +20,9 @@ Numerical decisions (the Gaussian family's, in d dimensions):
   factor with a positive diagonal);
 * samples are drawn in standardised coordinates ``z ~ N(0, I)`` and the fit is
   relative to the previous one: with :math:`S_z = R R^T` the scatter of the
-  ``z`` (R from a QR of the centred draws, never a Cholesky of a squared
-  matrix), the new factor is :math:`L_{old} R` renormalised and
+  ``z`` (a Cholesky of :math:`S_z`, well conditioned since the ``z`` are
+  standard; a QR of the centred draws for a filtered, possibly singular set),
+  the new factor is :math:`L_{old} R` renormalised and
   :math:`\log\det\hat\Sigma = \log\det\Sigma_{old} + 2\sum_i \log R_{ii} - d\log c`.
   Forming :math:`x = \mu + L z` and refactorising would lose the small
   directions to rounding late in a chain.
@@ -128,7 +129,10 @@ def _relative_stats(data: MultivariateSample, weights=None) -> MultivariateStats
         count = pairwise_sum(w)
     zbar = pairwise_sum(w * z.T) / jnp.maximum(count, 1)  # fixed-order sums (batch-free)
     centred = jnp.sqrt(w)[:, None] * (z - zbar)
-    r = _lower_from_qr(centred)  # S_z = R R^T
+    if weights is None:  # M > d points of N(0, I): S_z is well conditioned, Cholesky is safe
+        r = jnp.linalg.cholesky(centred.T @ centred)
+    else:  # a filtered set may be singular: QR gives its factor (zero pivots), no NaN
+        r = _lower_from_qr(centred)  # S_z = R R^T
     scale = 0.5 * data.log_det / d
     factor, log_scale = _normalised(data.chol @ r, scale)
     mean = data.loc + jnp.exp(scale) * (data.chol @ zbar)
