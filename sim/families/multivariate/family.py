@@ -112,7 +112,9 @@ def _lower_from_qr(b: jax.Array) -> jax.Array:
 
 def _normalised(lower: jax.Array, log_scale):
     """(lower / ||lower||_F, log_scale + log ||lower||_F); an all-zero factor stays 0, -inf."""
-    norm = jnp.sqrt(jnp.sum(jnp.square(lower)))
+    top = jnp.max(jnp.abs(lower))  # scaled first: the squares of a graded factor overflow
+    top = jnp.where(top > 0, top, 1.0)
+    norm = top * jnp.sqrt(jnp.sum(jnp.square(lower / top)))
     safe = jnp.where(norm > 0, norm, 1.0)
     return lower / safe, jnp.where(norm > 0, log_scale + jnp.log(safe), -jnp.inf)
 
