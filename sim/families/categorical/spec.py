@@ -157,6 +157,26 @@ def theory(s: dict, gen: np.ndarray) -> dict:
     return out
 
 
+def example() -> _spec.Example:
+    """A small point for the contract tests (:class:`sim.spec.Example`)."""
+    given = {"num_categories": 5, "sample_size": 20}
+    s = check({**DEFAULTS, **given})
+    return _spec.Example(
+        settings=given,
+        family=categorical_family(s["smoothing"], SamplingBias(), s["dtype"]),
+        params=vocabulary(s).params(s["dtype"]),
+        sample_size=20,
+        grid={"smoothing": [0.0, 0.5]},
+        lanes=(
+            (
+                {"top_p": 0.9},
+                {"temperature": (0.5, 2.0), "smoothing": (0.0, 0.5), "top_p": (0.3, 1.0)},
+            ),
+        ),
+        bad=(("sample_size", 0), ("smoothing", -0.5), ("top_p", 1.5), ("tail_rank", 6)),
+    )
+
+
 SPEC = register(
     _spec.FamilySpec(
         name="categorical",
@@ -167,6 +187,7 @@ SPEC = register(
         theory=theory,
         verifiers={"likelihood": categorical_verifier},
         key_settings=KEY_SETTINGS,
+        example=example,
         description="categorical refitted by counts: neutral Wright-Fisher (THEORY.md D1-D5)",
     )
 )

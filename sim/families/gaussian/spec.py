@@ -149,6 +149,30 @@ def example() -> _spec.Example:
     )
 
 
+TRACED_SIZES = (
+    "a traced fraction draws summaries of a traced size, for some sizes from other random "
+    "words than a Python size (alpha=0.5 at M=6; 0.3 and 0.7 agree): the same law "
+    "(tests/test_dynamic_params.py compares them with int32 sizes)"
+)
+
+
+def example() -> _spec.Example:
+    """A small point for the contract tests (:class:`sim.spec.Example`)."""
+    s = check({**DEFAULTS, "sample_size": 6, "mu0": 0.5, "sigma0": 2.0})
+    return _spec.Example(
+        settings={k: s[k] for k in ("sample_size", "mu0", "sigma0")},
+        family=gaussian(s["estimator"]),
+        params=real_params(s["mu0"], s["sigma0"], s["dtype"]),
+        sample_size=6,
+        grid={"estimator": ["mle", "unbiased"]},
+        lanes=(
+            ({}, {"estimator": ("mle", "unbiased")}),
+            ({"regime": "fresh", "method": "exact"}, {"alpha": (0.5, 0.3)}, TRACED_SIZES),
+        ),
+        bad=(("sample_size", 1), ("sigma0", 0.0), ("tail_k", -1.0)),
+    )
+
+
 SPEC = register(
     _spec.FamilySpec(
         name="gaussian",
@@ -159,6 +183,7 @@ SPEC = register(
         theory=theory,
         verifiers={"likelihood": gaussian_verifier},
         key_settings=KEY_SETTINGS,
+        example=example,
         example=example,
         description="1-D Gaussian refitted by MLE or the unbiased estimator (THEORY.md G1-G10)",
     )

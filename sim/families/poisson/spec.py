@@ -92,6 +92,21 @@ def theory(s: dict, gen: np.ndarray) -> dict:
     }
 
 
+def example() -> _spec.Example:
+    """A small point for the contract tests (:class:`sim.spec.Example`)."""
+    given = {"sample_size": 6, "lam0": 2.0, "method": "exact"}  # exact: one sampler to compile
+    s = check({**DEFAULTS, **given})
+    return _spec.Example(
+        settings=given,
+        family=poisson(),
+        params=real_params(s["lam0"], s["dtype"]),
+        sample_size=6,
+        grid={"alpha": [0.0, 0.5]},  # traced (and unused by the plain chain): one program
+        lanes=(({"regime": "anchored"}, {"lam": (0.3, 0.7)}),),
+        bad=(("sample_size", 0), ("lam0", -1.0)),
+    )
+
+
 SPEC = register(
     _spec.FamilySpec(
         name="poisson",
@@ -100,6 +115,7 @@ SPEC = register(
         traced=traced,
         build=build,
         theory=theory,
+        example=example,
         description="Poisson rate refitted by the sample mean: critical Galton-Watson (D5)",
     )
 )

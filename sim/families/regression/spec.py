@@ -126,6 +126,24 @@ def theory(s: dict, gen: np.ndarray) -> dict:
     return {"test_error": {"mean": np.asarray(curve, np.float64)}}
 
 
+def example() -> _spec.Example:
+    """A small point for the contract tests (:class:`sim.spec.Example`)."""
+    given = {"dim": 3, "num_samples": 8}
+    s = check({**DEFAULTS, **given})
+    return _spec.Example(
+        settings=given,
+        family=regression(3, 8, s["noise"], s["ridge"], s["design"], 0, s["dtype"]),
+        params=jnp.asarray(default_w_star(3), _spec.resolve_dtype(s["dtype"])),
+        sample_size=8,
+        grid={"noise": [0.5, 1.0]},
+        lanes=(
+            ({}, {"noise": (0.0, 0.5), "ridge": (0.0, 0.1)}),
+            ({"regime": "accumulate"}, {"noise": (0.0, 0.5), "ridge": (0.0, 0.1)}),
+        ),
+        bad=(("num_samples", 3), ("noise", -1.0), ("ridge", -0.1)),
+    )
+
+
 SPEC = register(
     _spec.FamilySpec(
         name="regression",
@@ -135,6 +153,7 @@ SPEC = register(
         build=build,
         theory=theory,
         key_settings=KEY_SETTINGS,
+        example=example,
         description="OLS / ridge refitted to its own labels (THEORY.md L1-L2)",
     )
 )
