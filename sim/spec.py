@@ -31,6 +31,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from sim._validate import check_float
 from sim.chain import params_record, replace_transition, stats_transition
 from sim.regimes import Constant, Regime, make_regime_step, regime_record
 
@@ -89,7 +90,8 @@ class Example:
       grid: a two-point sweep grid ``{setting: [a, b]}`` (cheapest: a traced setting).
       lanes: ``((overrides, {setting: values}), ...)``: at ``settings`` updated by
         ``overrides``, each named traced setting is run as lanes of ``values`` and
-        compared with the static build at each value.
+        compared with the static build at each value; a third entry, a reason, marks a
+        case whose lanes agree with the static build in law only (an expected failure).
       bad: ``((setting, value), ...)`` the spec must refuse, beyond the generic
         bad values the tests derive from ``defaults``.
     """
@@ -312,6 +314,48 @@ def regime_from_settings(regime, alpha=0.0, lam=0.0, mixing="fixed") -> Regime |
     raise ValueError(
         f"regime={regime!r} is not a Regime or one of replace, accumulate, fresh, anchored"
     )
+
+
+METHODS = ("sample", "exact")
+
+
+def check_chain_settings(s: dict) -> dict:
+    """Checks (in place) the settings chain families share, where ``s`` has them:
+    ``method`` (``sample`` or ``exact``), ``regime`` with ``alpha``, ``lam`` and
+    ``mixing``, and ``dtype`` (float32, float64 or None)."""
+    if "method" in s and s["method"] not in METHODS:
+        raise ValueError(f"method={s['method']!r} is not one of {METHODS}")
+    if "regime" in s:
+        check_regime_setting(s)
+    for name in ("alpha", "lam"):
+        if name in s:
+            s[name] = check_float(s[name], name)
+    if s.get("dtype") is not None:
+        resolve_dtype(s["dtype"])
+    return s
+
+
+def traced_fractions(s: dict) -> dict:
+    """``alpha`` and ``lam`` as traced settings where they change no shape: always on
+    the exact path (summaries of a traced size), and on the points path when the
+    regime does not use them (there they set how many points are drawn)."""
+    return {
+        name: number
+        for kind, name in FRACTIONS.items()
+        if s["regime"] != kind or s.get("method") == "exact"
+    }
+
+
+def chain_elements(regime: Regime | None, sample_size: int, exact: bool, num_generations: int):
+    """Floats one chain holds per generation: one summary on the exact path, else the
+    largest sample (of a schedule), plus the stored pool of ``subsample``."""
+    if exact:
+        elements = 1
+    else:
+        elements = max(regime.schedule or (sample_size,)) if regime is not None else sample_size
+    if regime is not None and regime.kind == "subsample":
+        elements += sample_size * num_generations
+    return elements
 
 
 def check_regime_setting(settings: dict) -> None:

@@ -19,8 +19,18 @@ def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", help="also run the slow tests")
 
 
+MARKERS = {
+    "slow": "long statistical runs (use --runslow)",
+    "unit": "exact or fast checks of one piece (closed forms, samplers, engine, validation)",
+    "statistical": "Monte-Carlo tests of the simulator against theory or a law",
+    "e2e": "experiments and notebooks run end to end",
+    "multiprocess": "spawns subprocesses with several devices or processes",
+}
+
+
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: long statistical runs (use --runslow)")
+    for name, help_ in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {help_}")
 
 
 def pytest_collection_modifyitems(config, items):
