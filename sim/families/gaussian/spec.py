@@ -131,24 +131,6 @@ def theory(s: dict, gen: np.ndarray) -> dict:
     }
 
 
-def example() -> _spec.Example:
-    """A small point for the contract tests (:class:`sim.spec.Example`)."""
-    s = check({**DEFAULTS, "sample_size": 6, "mu0": 0.5, "sigma0": 2.0})
-    return _spec.Example(
-        settings={k: s[k] for k in ("sample_size", "mu0", "sigma0")},
-        family=gaussian(s["estimator"]),
-        params=real_params(s["mu0"], s["sigma0"], s["dtype"]),
-        sample_size=6,
-        grid={"estimator": ["mle", "unbiased"]},
-        lanes=(
-            ({}, {"estimator": ("mle", "unbiased")}),
-            ({"method": "exact"}, {"estimator": ("mle", "unbiased")}),
-            ({"regime": "fresh", "method": "exact"}, {"alpha": (0.0, 0.5, 1.0)}),
-        ),
-        bad=(("sample_size", 1), ("sigma0", 0.0), ("tail_k", -1.0)),
-    )
-
-
 TRACED_SIZES = (
     "a traced fraction draws summaries of a traced size, for some sizes from other random "
     "words than a Python size (alpha=0.5 at M=6; 0.3 and 0.7 agree): the same law "
@@ -183,7 +165,6 @@ SPEC = register(
         theory=theory,
         verifiers={"likelihood": gaussian_verifier},
         key_settings=KEY_SETTINGS,
-        example=example,
         example=example,
         description="1-D Gaussian refitted by MLE or the unbiased estimator (THEORY.md G1-G10)",
     )
