@@ -56,6 +56,7 @@ def run(vocab, m, c, g, seed=0, **kw):
 # ----------------------------------------------------------------------------- validation
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "probs, match",
     [
@@ -72,6 +73,7 @@ def test_bad_probability_vectors_are_named(probs, match):
         Vocabulary.from_probs(probs)
 
 
+@pytest.mark.unit
 def test_probability_vector_tolerance_and_renormalisation():
     p = check_probability_vector([0.5, 0.5 + 1e-9])
     assert abs(p.sum() - 1) < 1e-15
@@ -79,6 +81,7 @@ def test_probability_vector_tolerance_and_renormalisation():
         check_probability_vector([0.5, 0.5 + 1e-5])
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "kw, match",
     [
@@ -95,6 +98,7 @@ def test_bad_sampling_bias_is_named(kw, match):
         sampling_bias(**kw)
 
 
+@pytest.mark.unit
 def test_runner_validation():
     v = Vocabulary.uniform(5)
     with pytest.raises(ValueError, match="smoothing"):
@@ -112,6 +116,7 @@ def test_runner_validation():
 # ----------------------------------------------------------------------------- transforms
 
 
+@pytest.mark.unit
 def test_bias_transforms_match_theory_one_step():
     """sim.sampling and theory's infinite-M map are independent implementations."""
     rng = np.random.default_rng(0)
@@ -137,6 +142,7 @@ def test_bias_transforms_match_theory_one_step():
             assert np.all(g[p == 0] == 0)
 
 
+@pytest.mark.unit
 def test_top_k_and_top_p_ties_go_to_the_lower_index():
     p = jnp.asarray([0.2, 0.3, 0.2, 0.3])
     q = np.asarray(apply_bias(sampling_bias(top_k=3), p))
@@ -145,6 +151,7 @@ def test_top_k_and_top_p_ties_go_to_the_lower_index():
     np.testing.assert_allclose(q, [0, 0.5, 0, 0.5])
 
 
+@pytest.mark.statistical
 def test_biased_sampler_draws_from_the_transformed_model():
     """Counts from a fitted (not real) model have mean M T(p); the real one is untouched."""
     p = jnp.asarray([0.5, 0.25, 0.15, 0.1])
@@ -165,6 +172,7 @@ def test_biased_sampler_draws_from_the_transformed_model():
 # ----------------------------------------------------------------------------- engine
 
 
+@pytest.mark.unit
 def test_first_passage_and_vector_moments_agree_with_snapshots():
     v = Vocabulary.zipf(6, 1.0)
     g = 40
@@ -188,6 +196,7 @@ def test_first_passage_and_vector_moments_agree_with_snapshots():
     )
 
 
+@pytest.mark.unit
 def test_results_do_not_depend_on_chunking():
     v = Vocabulary.zipf(37, 1.1)
     kw = dict(temperature=0.9, top_p=0.95, dtype=jnp.float32, block_size=64)
@@ -199,6 +208,7 @@ def test_results_do_not_depend_on_chunking():
         np.testing.assert_array_equal(a.moments[f].m2, b.moments[f].m2)
 
 
+@pytest.mark.unit
 def test_counts_are_conserved_and_extinction_is_permanent():
     v = Vocabulary.zipf(50, 1.2)
     fam = categorical(0.0, sampling_bias(), jnp.float32)
@@ -222,6 +232,7 @@ def test_counts_are_conserved_and_extinction_is_permanent():
 # ----------------------------------------------------------------------------- statistics
 
 
+@pytest.mark.statistical
 def test_heterozygosity_support_survival_and_tail_against_exact_theory():
     """D1, D3 and the tail-mass martingale at M=10 on a Zipf(K=30) vocabulary."""
     v = Vocabulary.zipf(30, 1.1)
@@ -255,6 +266,7 @@ def test_heterozygosity_support_survival_and_tail_against_exact_theory():
     assert_rejects(mo["tail_mass"].mean[ns], mo["tail_mass"].sem[ns], tail * h / h[0], "tail")
 
 
+@pytest.mark.statistical
 def test_smoothed_heterozygosity_against_exact_affine_recursion():
     v = Vocabulary.zipf(8, 1.5)
     m, c, g, alpha = 6, 20_000, 30, 0.3
@@ -272,6 +284,7 @@ def test_smoothed_heterozygosity_against_exact_affine_recursion():
     assert np.all(r.first_passage["absorbed"] == -1)
 
 
+@pytest.mark.statistical
 def test_absorption_time_and_fixation_law():
     """D4 (exact mean absorption time) and D2 (absorbed on i with probability p_i)."""
     p = np.array([0.5, 0.3, 0.2])
@@ -293,6 +306,7 @@ def test_absorption_time_and_fixation_law():
     assert st.chisquare(observed, c * np.full(3, 1 / 3)).pvalue < FALSE_FAILURE_RATE
 
 
+@pytest.mark.statistical
 def test_top_k_kills_the_tail_at_once_and_temperature_sharpens():
     v = Vocabulary.zipf(60, 1.0)
     m, c, g = 200, 1000, 12
@@ -314,6 +328,7 @@ def test_top_k_kills_the_tail_at_once_and_temperature_sharpens():
     assert limit.max() > v.probs.max()
 
 
+@pytest.mark.statistical
 def test_survival_probability_binomial_se_is_valid_at_generation_one():
     """At n=1 the survival of category i is exactly 1-(1-p_i)^M: a direct check of the sampler."""
     v = Vocabulary.zipf(20, 1.3)
@@ -328,6 +343,7 @@ def test_survival_probability_binomial_se_is_valid_at_generation_one():
     assert_rejects(emp, binomial_se(want, c), pois, "Poisson at n=1")
 
 
+@pytest.mark.unit
 def test_record_fields_on_a_known_distribution():
     v = Vocabulary.from_probs([0.5, 0.25, 0.25, 0.0])
     rec = categorical_record(v, 1, default_bucket_edges(4))
@@ -344,6 +360,7 @@ def test_record_fields_on_a_known_distribution():
     np.testing.assert_allclose(np.asarray(r.survival), [0.0, 2 / 3])
 
 
+@pytest.mark.unit
 def test_simulate_rejects_unknown_fields():
     v = Vocabulary.uniform(3)
     fam = categorical()
@@ -360,6 +377,7 @@ def test_simulate_rejects_unknown_fields():
         )
 
 
+@pytest.mark.statistical
 def test_rare_words_against_the_poisson_survival_bounds():
     """D5: a word of real expected count lambda = M p survives n fits with probability
     >= 1 - exp(-lambda g_n) >= 1 - exp(-lambda/n) (Suresh et al.; a lower bound for the
@@ -409,6 +427,7 @@ json.dump(out, open(sys.argv[1], "w"))
 """
 
 
+@pytest.mark.multiprocess
 def test_bit_identical_on_one_and_four_devices(tmp_path):
     """The sampler's cross-batch fallback and the transforms keep per-chain values
     and moments bit-identical across device counts and chunk sizes."""

@@ -36,6 +36,8 @@ TINY = dict(
     bias_generations=10,
 )
 
+pytestmark = pytest.mark.e2e
+
 
 def _flags(config: dict) -> list[str]:
     out = []

@@ -165,12 +165,14 @@ IN_PROCESS = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("study, args, shown", IN_PROCESS)
 def test_refused_in_process(study, args, shown, capsys):
     line = _refusal(study, args, capsys)
     assert shown in line, line
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "name, why",
     [
@@ -188,12 +190,14 @@ def test_probs_file_refused(name, why, files, capsys):
     assert f"--probs_file={path}: " in line and why in line, line
 
 
+@pytest.mark.unit
 def test_output_dir_that_is_a_file(files, capsys):
     path = str(files / "a_file")
     line = _refusal("regression", [f"--output_dir={path}"], capsys)
     assert line == f"error: --output_dir={path}: exists and is not a directory"
 
 
+@pytest.mark.unit
 def test_bad_output_dir_is_left_alone(tmp_path, capsys):
     """A bad flag beside a new output directory: the directory is not created."""
     out = tmp_path / "new"
@@ -201,6 +205,7 @@ def test_bad_output_dir_is_left_alone(tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.unit
 def test_big_sample_size_fits_on_the_exact_path():
     cfg = gaussian_report.StudyConfig(sample_sizes=(100_000_000,), method="exact")
     assert gaussian_report.validate(cfg) is cfg
@@ -208,12 +213,14 @@ def test_big_sample_size_fits_on_the_exact_path():
         gaussian_report.validate(dataclasses.replace(cfg, method="sample"))
 
 
+@pytest.mark.unit
 def test_defaults_are_accepted():
     for report in STUDIES.values():
         cfg = report.StudyConfig()
         assert report.validate(cfg) is cfg
 
 
+@pytest.mark.unit
 def test_a_check_that_tested_nothing_fails(tmp_path, capsys):
     """Even when every row is 'not testable', --check exits 1 with a message."""
     row = common.Comparison("c", "s", 1, 1.0, 0.1, 1.0, testable=False)
@@ -225,6 +232,7 @@ def test_a_check_that_tested_nothing_fails(tmp_path, capsys):
     common.finish(study, [], str(tmp_path), time.perf_counter(), check=False)  # no --check: 0
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("study", list(STUDIES))
 def test_help_lists_every_flag(study):
     """--help (the main module's flags) shows the common and --distributed flags."""
@@ -242,6 +250,7 @@ def test_help_lists_every_flag(study):
 # ----------------------------------------------------------------------------- outputs
 
 
+@pytest.mark.unit
 def test_files_honour_the_umask(tmp_path):
     from sim.io import atomic_write
 
@@ -256,6 +265,7 @@ def test_files_honour_the_umask(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "b.txt").st_mode) == 0o600
 
 
+@pytest.mark.unit
 def test_figures_are_written_atomically(tmp_path, monkeypatch):
     from experiments.common import outputs
 
@@ -280,6 +290,7 @@ def test_figures_are_written_atomically(tmp_path, monkeypatch):
         assert os.path.getsize(p) > 500 and stat.S_IMODE(os.stat(p).st_mode) == 0o644
 
 
+@pytest.mark.multiprocess
 def test_second_writer_of_one_output_dir_is_refused(tmp_path, capsys):
     """A study holds its output directory's lock; another is refused at once, the
     lock's owner keeps writing, and the same process may take the lock again."""
@@ -336,6 +347,7 @@ SUBPROCESS = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("study, args, shown", SUBPROCESS)
 def test_refused_by_the_command_line(study, args, shown, tmp_path):
     out = tmp_path / "out"

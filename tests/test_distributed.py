@@ -87,6 +87,8 @@ WORKER = textwrap.dedent(
     """
 )
 
+pytestmark = pytest.mark.multiprocess
+
 
 def _free_port() -> int:
     with socket.socket() as s:

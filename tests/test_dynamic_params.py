@@ -61,6 +61,8 @@ from sim.sampling import SamplingBias, apply_bias, sampling_bias  # noqa: E402
 
 CHAINS, GENS = 8, 4
 
+pytestmark = pytest.mark.unit
+
 
 def run_chains(step, state0, seed=0, gens=GENS):
     """Final states of CHAINS chains after ``gens`` steps (keys fold_in(chain key, t))."""

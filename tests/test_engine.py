@@ -36,6 +36,7 @@ def key(seed=0):
 # ----------------------------------------------------------------------------- pieces
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("estimator,ddof", [("mle", 0), ("unbiased", 1)])
 def test_fit_matches_numpy(estimator, ddof):
     x = np.random.default_rng(0).normal(3.0, 2.0, size=37)
@@ -44,6 +45,7 @@ def test_fit_matches_numpy(estimator, ddof):
     np.testing.assert_allclose(p.log_var, np.log(x.var(ddof=ddof)), rtol=1e-12)
 
 
+@pytest.mark.unit
 def test_standardized_sampling_keeps_tiny_scales():
     # sigma / |mu| far below machine epsilon: x = mu + sigma z would round to mu.
     params = GaussianParams(jnp.float32(5.0), jnp.float32(-300.0))
@@ -53,6 +55,7 @@ def test_standardized_sampling_keeps_tiny_scales():
     assert float(fitted.mean) == 5.0
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("shape", [0.5, 1.0, 4.5, 499.5])
 def test_log_gamma_distribution(shape):
     """KS test of the batched Marsaglia-Tsang sampler; it rejects a 3% wrong shape."""
@@ -64,6 +67,7 @@ def test_log_gamma_distribution(shape):
     assert wrong.pvalue < FALSE_FAILURE_RATE
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("shape", [0.5, 1.0])
 def test_log_gamma_fallback_loop_is_exact(shape):
     """One candidate at shape 1 rejects ~5% of lanes: the batched fallback must fix them."""
@@ -79,6 +83,7 @@ def test_log_gamma_fallback_loop_is_exact(shape):
     np.testing.assert_allclose(one, draws[:50], rtol=1e-12)
 
 
+@pytest.mark.unit
 def test_log_gamma_traced_shape():
     """A per-lane (traced) shape gives the static-shape draws, fallback included, and
     passes the KS test per shape (sample-size schedules use it)."""
@@ -100,12 +105,14 @@ def test_log_gamma_traced_shape():
         assert ks.pvalue > FALSE_FAILURE_RATE / len(shapes), (a, ks.pvalue)
 
 
+@pytest.mark.unit
 def test_log_gamma_float32_tiny_values():
     keys = jax.random.split(key(2), 20_000)
     draws = np.asarray(jax.vmap(lambda k: log_gamma(k, 0.5, jnp.float32))(keys))
     assert draws.dtype == np.float32 and np.isfinite(draws).all()
 
 
+@pytest.mark.unit
 def test_record_formulas_against_scipy():
     mu0, s0, k = 0.3, 1.7, 2.0
     rec = gaussian_record(mu0, s0, k, 1e-3)
@@ -124,6 +131,7 @@ def test_record_formulas_against_scipy():
     assert np.isfinite([float(v) for v in tiny]).all()
 
 
+@pytest.mark.unit
 def test_combine_blocks_matches_numpy():
     rng = np.random.default_rng(0)
     x = rng.gamma(2.0, size=1000)
@@ -140,6 +148,7 @@ def test_combine_blocks_matches_numpy():
     np.testing.assert_allclose([m2, m3, m4], [stats.moment(x, k) for k in (2, 3, 4)], rtol=1e-10)
 
 
+@pytest.mark.unit
 def test_simulate_moments_match_per_chain_values():
     """Every generation kept as a snapshot: the device reductions equal NumPy's."""
     g = 12
@@ -163,6 +172,7 @@ def test_simulate_moments_match_per_chain_values():
     np.testing.assert_array_equal(lv[-1], r.final.log_var)
 
 
+@pytest.mark.unit
 def test_sample_path_equals_single_chain_reference():
     """simulate runs exactly the steps of run_chain (same keys), batched."""
     step = stats_step(gaussian("unbiased"), 8)
@@ -209,6 +219,7 @@ def _run_det(tmp_path, ndev):
     return run_on_devices(_DET_SCRIPT, ndev, tmp_path)
 
 
+@pytest.mark.multiprocess
 def test_bit_identical_across_chunks_and_devices(tmp_path):
     one, four = _run_det(tmp_path, 1), _run_det(tmp_path, 4)
     assert one.pop("devices") == 1 and four.pop("devices") == 4
@@ -218,6 +229,7 @@ def test_bit_identical_across_chunks_and_devices(tmp_path):
             assert one[f"{method}/256/{what}"] == one[f"{method}/2048/{what}"], (method, what)
 
 
+@pytest.mark.unit
 def test_same_seed_same_numbers_other_seed_other_numbers():
     kw = dict(sample_size=5, num_chains=300, num_generations=10, progress=False)
     a, b, c = (run_gaussian(key(s), **kw).final.log_var for s in (3, 3, 4))
@@ -225,6 +237,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers():
     assert not np.array_equal(a, c)
 
 
+@pytest.mark.multiprocess
 def test_mulhi_fallback_keeps_philox_bits(tmp_path):
     """sim._compat swaps the lowering of mulhi; the random bits must not change."""
     code = (
@@ -246,6 +259,7 @@ def test_mulhi_fallback_keeps_philox_bits(tmp_path):
 # ----------------------------------------------------------------------------- compilation
 
 
+@pytest.mark.unit
 def test_no_recompilation_on_second_call():
     from sim import families, parallel
 
@@ -270,6 +284,7 @@ def test_no_recompilation_on_second_call():
     assert fn._cache_size() == size == 1
 
 
+@pytest.mark.unit
 def test_step_runs_under_jit_without_retracing():
     step = chex.assert_max_traces(stats_step(gaussian("mle"), 10), n=1)
     f = jax.jit(jax.vmap(step))
@@ -282,6 +297,7 @@ def test_step_runs_under_jit_without_retracing():
 # ----------------------------------------------------------------------------- validation
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "kwargs,match",
     [
@@ -312,6 +328,7 @@ def test_bad_inputs_name_the_value(kwargs, match):
         run_gaussian(key(), **{**base, **kwargs})
 
 
+@pytest.mark.unit
 def test_bad_inputs_lower_level():
     with pytest.raises(ValueError, match="shape=0"):
         log_gamma(key(), 0.0)
@@ -325,6 +342,7 @@ def test_bad_inputs_lower_level():
         replace_step(gaussian("mle"), 0)
 
 
+@pytest.mark.unit
 def test_special_functions_used_by_records_are_finite_in_float32():
     rec = gaussian_record(0.0, 1.0, 2.0, 1e-6)
     lv = jnp.asarray([-1e4, -100.0, 0.0, 50.0], jnp.float32)

@@ -22,6 +22,8 @@ TINY = [
     "--progress=false",
 ]
 
+pytestmark = pytest.mark.e2e
+
 
 def _cli(args, tmp_path):
     return run_module("experiments.gaussian_chain", args, tmp_path)

@@ -22,6 +22,8 @@ from theory import gaussian as tg
 SNAPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 700, 1000)
 KW = dict(tail_k=2.0, snapshot_fields=("log_var", "mean"), progress=False)
 
+pytestmark = pytest.mark.statistical
+
 
 def _run(seed, m, est, method, c, g, dtype=jnp.float32, eps=1e-6):
     return run_gaussian(

@@ -13,6 +13,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK = os.path.join(ROOT, "notebooks", "colab_sweep.ipynb")
 GENERATOR = os.path.join(ROOT, "notebooks", "make_colab_sweep.py")
@@ -23,6 +25,8 @@ OUTPUTS = (
     "gaussian_z.png",
     "categorical_heterozygosity.png",
 )
+
+pytestmark = pytest.mark.e2e
 
 
 def _load():

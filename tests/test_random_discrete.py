@@ -96,6 +96,7 @@ def binomial_draws():
     return out
 
 
+@pytest.mark.statistical
 def test_binomial_goodness_of_fit(binomial_draws):
     alpha = FALSE_FAILURE_RATE / (2 * len(CASES))
     for name, draws in binomial_draws.items():
@@ -105,6 +106,7 @@ def test_binomial_goodness_of_fit(binomial_draws):
             assert p > alpha, f"{name} Bin({n}, {q}): chi-square p = {p:.2e}"
 
 
+@pytest.mark.statistical
 def test_binomial_test_rejects_wrong_distributions(binomial_draws):
     """The test above rejects Bin(n, 1.02 q) and Poisson(n q) where they differ enough
     to be seen in 196,608 draws, and the truth is accepted at the same threshold."""
@@ -124,6 +126,7 @@ def test_binomial_test_rejects_wrong_distributions(binomial_draws):
             assert p < alpha, f"{name} ({n}, {q}): wrong pmf not rejected, p = {p:.2e}"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_binomial_edge_cases_are_exact(dtype):
     """n = 0 or q = 0 give 0, q = 1 gives n (up to 2^24 in float32); NaN q, NaN or
@@ -150,6 +153,7 @@ def test_binomial_edge_cases_are_exact(dtype):
 BTRS_CASES = [(22, 0.46), (1000, 0.0101), (200, 0.5), (100_000, 0.3), (5000, 0.9)]
 
 
+@pytest.mark.statistical
 def test_binomial_fallback_gives_the_same_distribution():
     """num_candidates=1 sends every lane whose first BTRS candidate is rejected (15-30 %)
     to the fallback; the fallback alone (all lanes unfinished, inversion lanes too)
@@ -192,6 +196,7 @@ def test_binomial_fallback_gives_the_same_distribution():
     assert pooled_chisq(fb[2], binom_pmf(200, 0.51)) < alpha
 
 
+@pytest.mark.statistical
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_binomial_goodness_of_fit_large(dtype):
@@ -212,6 +217,7 @@ def test_binomial_goodness_of_fit_large(dtype):
     assert pooled_chisq(x[2], binom_pmf(200, 0.501)) < alpha
 
 
+@pytest.mark.unit
 def test_inversion_resolves_float32_tail_probabilities():
     """Bin(1, q) by inversion in float32: X = 1 iff the side bit is set and V < ~q, so
     the threshold on the 31 low bits sits at q 2^32 to float32 rounding, far below the
@@ -232,6 +238,7 @@ def test_inversion_resolves_float32_tail_probabilities():
         assert np.all(np.asarray(sr._inversion(words - base, ones, r, 9)) == 0)
 
 
+@pytest.mark.unit
 def test_inversion_truncation_bounds():
     """inversion_max_mean(J) keeps the Poisson tail beyond J below 1e-12 (scipy), and that
     bounds the binomial tail of the same mean (the truncation of the mean < 10 branch)."""
@@ -244,6 +251,7 @@ def test_inversion_truncation_bounds():
         assert stats.binom.sf(39, n, sr.BTRS_MIN_MEAN / n) <= stats.poisson.sf(39, 10.0)
 
 
+@pytest.mark.unit
 def test_batch_invariance_and_no_nan():
     """A key's draws are bit-identical in vmap batches of 1, 7 and 64 (fallback on; the
     multinomial in batches of 7 and 64), and in an unbatched call."""
@@ -275,6 +283,7 @@ def test_batch_invariance_and_no_nan():
 # ---------------------------------------------------------------------------- multinomial
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("k", [1, 2, 1025])
 def test_multinomial_sums_to_total_and_zeros_stay_zero(k):
     """Exact sums for totals 0..1e5 (a traced total), zeros kept, one-hot probs (K = 2
@@ -297,6 +306,7 @@ def test_multinomial_sums_to_total_and_zeros_stay_zero(k):
         assert x[1, k // 2] == total
 
 
+@pytest.mark.statistical
 def test_multinomial_marginals():
     """Each count is Bin(total, p_i): a K = 37 vector with masses from 0.3 to 1e-7 and
     zeros, float32 and float64, and a concentrated K = 1000 vector (adjacent heavy
@@ -330,6 +340,7 @@ def test_multinomial_marginals():
         assert pooled_chisq(x[:, i], binom_pmf(total, 1.02 * p[i])) < alpha
 
 
+@pytest.mark.statistical
 def test_multinomial_joint_distribution_small_k():
     """K = 3, total = 5: all 21 outcomes against the exact multinomial pmf, and the same
     test rejects probabilities off by 5 % relative (float64; float32 is covered by the

@@ -74,6 +74,7 @@ def snapshot_moments(res):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_replace_regime_reproduces_the_plain_chain():
     kw = dict(sample_size=7, num_chains=64, num_generations=6, progress=False)
     plain = run_gaussian(key(3), **kw)
@@ -88,6 +89,7 @@ def test_replace_regime_reproduces_the_plain_chain():
     np.testing.assert_array_equal(regime.final.params.probs, plain.final.probs)
 
 
+@pytest.mark.unit
 def test_accumulated_summaries_equal_refitting_the_stored_points():
     # subsample with a budget of every point ever drawn refits the stored pool;
     # accumulate merges per-generation summaries. Same draws, same fits.
@@ -121,6 +123,7 @@ def _state_bytes(res):
     return sum(np.asarray(x).nbytes for x in jax.tree.leaves(res.final)) // res.num_chains
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("method", ["exact", "sample"])
 def test_accumulate_state_does_not_grow_with_generations(method):
     sizes = {
@@ -152,6 +155,7 @@ def test_accumulate_state_does_not_grow_with_generations(method):
     assert pool[40] - pool[3] == 37 * 10 * (8 + 1), pool  # float64 point + bool weight
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "make, match",
     [
@@ -173,6 +177,7 @@ def test_bad_regimes_raise(make, match):
         make()
 
 
+@pytest.mark.unit
 def test_bad_combinations_raise():
     with pytest.raises(ValueError, match="schedule has 3 sizes but num_generations=5"):
         gauss(Regime.replace(schedule=(5, 6, 7)), gens=5)
@@ -204,6 +209,7 @@ def test_bad_combinations_raise():
 SNAPS = (1, 2, 5, 12, 30)
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("estimator", ["mle", "unbiased"])
 def test_fresh_fraction_matches_f1(estimator):
     m, alpha = 10, 0.2
@@ -226,6 +232,7 @@ def test_fresh_fraction_matches_f1(estimator):
     )
 
 
+@pytest.mark.statistical
 def test_fresh_fraction_sample_path_and_binomial_count():
     m, alpha, snaps = 10, 0.3, (1, 3, 10)
     res = gauss(
@@ -266,6 +273,7 @@ def test_fresh_fraction_sample_path_and_binomial_count():
     assert_rejects(vm, vm_se, fixed.mean_variance, "binomial vs fixed count")
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("estimator", ["mle", "unbiased"])
 def test_accumulate_matches_pooled_moments(estimator):
     m = 5
@@ -285,6 +293,7 @@ def test_accumulate_matches_pooled_moments(estimator):
     assert_rejects(vm, vm_se, n / m, "accumulate vs replace mean drift")
 
 
+@pytest.mark.statistical
 def test_accumulate_known_variance_matches_l3_index():
     m = 4
     res = gauss(Regime.accumulate(), m=m, chains=20000, gens=30, snaps=SNAPS, known_variance=1.0)
@@ -296,6 +305,7 @@ def test_accumulate_known_variance_matches_l3_index():
     np.testing.assert_array_equal(np.exp(res.snapshots["log_var"]), 1.0)
 
 
+@pytest.mark.statistical
 def test_anchored_matches_f3():
     m, lam = 10, 0.6
     res = gauss(Regime.anchored(lam), m=m, chains=20000, gens=30, snaps=SNAPS, known_variance=1.0)
@@ -308,6 +318,7 @@ def test_anchored_matches_f3():
     assert float(res.moments["train_size"].mean[-1]) == m
 
 
+@pytest.mark.statistical
 def test_anchored_sample_path_matches_f3():
     m, lam, snaps = 8, 0.5, (1, 4, 15)
     res = gauss(
@@ -323,6 +334,7 @@ def test_anchored_sample_path_matches_f3():
     assert_agree(vm, vm_se, mixing.anchored_mean(np.asarray(snaps), m, lam).variance, "F3 sample")
 
 
+@pytest.mark.statistical
 def test_schedule_matches_g6():
     g = 40
     for power in (0.0, 1.5):
@@ -343,6 +355,7 @@ def test_schedule_matches_g6():
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("accept_good, accept_bad", [(1.0, 0.0), (0.8, 0.3)])
 def test_gaussian_verifier_acceptance_given_previous_fit(accept_good, accept_bad):
     # Fit 1 sees real data (unfiltered); fit 2 keeps each draw of fit 1 with
@@ -372,6 +385,7 @@ def test_gaussian_verifier_acceptance_given_previous_fit(accept_good, accept_bad
     assert_rejects(swapped.mean(), se, 0.0, "verifier with its rates swapped")
 
 
+@pytest.mark.statistical
 def test_categorical_verifier_acceptance_given_previous_fit():
     vocab, m, r = Vocabulary.zipf(40, 1.1), 50, 8
     ver = categorical_verifier(vocab, float(vocab.probs[r - 1]), accept_good=0.9, accept_bad=0.2)
@@ -395,6 +409,7 @@ def test_categorical_verifier_acceptance_given_previous_fit():
     assert_rejects(resid.mean(), se, -m * 0.1, "acceptance off by 0.1")
 
 
+@pytest.mark.statistical
 def test_fitted_distribution_is_a_martingale_without_filters():
     # With no smoothing, bias or filter, every regime's fit is unbiased for the
     # previous one, so E[tail mass] stays at p0's; a verifier that rejects tail
@@ -463,6 +478,7 @@ json.dump(out, open(sys.argv[1], "w"))
 """
 
 
+@pytest.mark.multiprocess
 def test_regimes_bit_identical_across_devices_and_chunks(tmp_path):
     """Per-chain values and moments are bit-identical on 1 and 4 devices and across
     chunk sizes, traced counts (a random real count, a schedule) included."""
@@ -477,6 +493,7 @@ def test_regimes_bit_identical_across_devices_and_chunks(tmp_path):
             assert other == value, name
 
 
+@pytest.mark.statistical
 def test_zero_sized_parts():
     """alpha or lambda at 0 or 1 leave one part empty (points draws included)."""
     snaps = (1, 3, 8)

@@ -61,6 +61,7 @@ def _data(fam, seed, d, n, scale=1.0):
 # ----------------------------------------------------------------------------- exact
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("design", ["fresh", "fixed"])
 @pytest.mark.parametrize("ridge", [0.0, 2.5])
 @pytest.mark.parametrize("d", [1, 4])
@@ -81,6 +82,7 @@ def test_fit_is_fit_stats_of_stats_and_matches_numpy(design, ridge, d):
     np.testing.assert_allclose(np.asarray(a), expect, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("d", [1, 3])
 def test_merge_is_stats_of_concatenated_rows_and_empty_is_identity(d):
     fam = regression(d, 9, 1.0, 0.0, dtype=F64)
@@ -101,6 +103,7 @@ def test_merge_is_stats_of_concatenated_rows_and_empty_is_identity(d):
     assert ops.merge is merge_stats and ops.empty is empty_stats
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("d", [1, 3])
 def test_weighted_point_stats_are_stats_of_kept_rows(d):
     fam = regression(d, 11, 0.5, 1.0, dtype=F64)
@@ -120,6 +123,7 @@ def test_weighted_point_stats_are_stats_of_kept_rows(d):
     assert all(not np.any(np.asarray(v)) for v in none)
 
 
+@pytest.mark.unit
 def test_fixed_design_is_shared_and_the_same_in_both_precisions():
     d, t = 3, 8
     fam = regression(d, t, 0.5, 0.0, "fixed", design_seed=5, dtype=F64)
@@ -144,6 +148,7 @@ def test_fixed_design_is_shared_and_the_same_in_both_precisions():
     )
 
 
+@pytest.mark.unit
 def test_family_is_cached_and_named():
     a = regression(4, 10, 1.0, 0.5, "fixed", 2, F64)
     assert a is regression(4, 10, 1, 0.5, "fixed", 2, "float64")
@@ -154,6 +159,7 @@ def test_family_is_cached_and_named():
     assert regression(4, 10, 1.0, ridge=0.1).ops.min_count == 1
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -177,6 +183,7 @@ def test_bad_settings_are_named(kwargs, match):
         regression(**args)
 
 
+@pytest.mark.unit
 def test_fixed_design_ols_is_min_norm_least_squares_when_rows_repeat():
     """Repeated rows of the shared X (subsampling) can make X^T X singular: lstsq's answer."""
     d, t = 4, 6
@@ -193,6 +200,7 @@ def test_fixed_design_ols_is_min_norm_least_squares_when_rows_repeat():
     np.testing.assert_array_equal(np.asarray(one.ops.fit_stats(None, zero)), [0.0])
 
 
+@pytest.mark.unit
 def test_ridge_allows_more_weights_than_rows():
     fam = regression(6, 4, 1.0, ridge=0.5, dtype=F64)
     data, _ = _data(fam, 4, 6, 4)
@@ -201,6 +209,7 @@ def test_ridge_allows_more_weights_than_rows():
     np.testing.assert_allclose(w, np.linalg.solve(x.T @ x + 0.5 * np.eye(6), x.T @ y), rtol=1e-10)
 
 
+@pytest.mark.unit
 def test_record_and_runner_validation():
     rec = regression_record((1.0, -2.0))
     r = rec(jnp.array([0.5, 0.0], F64))
@@ -227,6 +236,7 @@ def _small_run(d, design, ridge, budget=0, chunk_chains=None):
     return run_regression(_key(2), chunk_chains=chunk_chains, progress=False, **kw)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("d, design, ridge", [(1, "fresh", 0.3), (3, "fixed", 0.0)])
 def test_chains_bit_identical_across_chunk_sizes(d, design, ridge):
     """Per-chain weights do not depend on how chains are chunked (Cholesky and eigh solves)."""
@@ -236,6 +246,7 @@ def test_chains_bit_identical_across_chunk_sizes(d, design, ridge):
     np.testing.assert_array_equal(a.moments["test_error"].mean, b.moments["test_error"].mean)
 
 
+@pytest.mark.unit
 def test_subsample_with_the_whole_pool_is_accumulate():
     """subsample(budget = every point ever stored) trains on exactly the accumulated rows.
 
@@ -297,6 +308,7 @@ def _fixed_theory(ridge, kind):
     return tr.RidgeError(*(np.asarray(v, np.float64) for v in res))
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("kind", ["replace", "accumulate"])
 def test_fresh_design_ols_matches_test_error(runs, kind):
     """L1/L2, fresh design: E||w_n - w*||^2 = n k (replace) or the accumulate sum."""
@@ -315,6 +327,7 @@ def test_fresh_design_ols_matches_test_error(runs, kind):
     )
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("ridge", [0.0, RIDGE])
 @pytest.mark.parametrize("kind", ["replace", "accumulate"])
 def test_fixed_design_matches_ridge_test_error(runs, kind, ridge):
@@ -333,6 +346,7 @@ def test_fixed_design_matches_ridge_test_error(runs, kind, ridge):
         assert_rejects(te.mean[GENS], te.sem[GENS], scaled, f"lambda*T curve for ridge {kind}")
 
 
+@pytest.mark.statistical
 def test_fixed_design_ridge_bias_and_weights(runs):
     """Given X, the mean fit is E[w_n | X] = V diag(a^n) V^T w* (replace) or A w* (accumulate).
 

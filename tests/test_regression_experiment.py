@@ -30,6 +30,8 @@ TINY = [
     "--progress=false",
 ]
 
+pytestmark = pytest.mark.e2e
+
 
 def _cli(args, cwd):
     return run_module("experiments.regression_chain", args, cwd)

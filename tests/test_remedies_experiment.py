@@ -45,6 +45,8 @@ TINY = [
     "--progress=false",
 ]
 
+pytestmark = pytest.mark.e2e
+
 
 def _cli(args, cwd):
     return run_module("experiments.remedies", args, cwd)

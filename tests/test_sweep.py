@@ -54,6 +54,7 @@ def _assert_z(zs: dict) -> float:
 # ----------------------------------------------------------------------------- grouping
 
 
+@pytest.mark.unit
 def test_grid_groups_by_shape_and_traces_the_rest():
     ds = sweep(
         "gaussian",
@@ -83,6 +84,7 @@ def test_grid_groups_by_shape_and_traces_the_rest():
         assert manifest(ds)["programs"] == programs, method
 
 
+@pytest.mark.unit
 def test_categorical_groups_top_p_off_separately():
     ds = sweep(
         "categorical",
@@ -97,6 +99,7 @@ def test_categorical_groups_top_p_off_separately():
     assert ds.survival.dims[-1] == "survival_dim0"
 
 
+@pytest.mark.unit
 def test_a_point_does_not_depend_on_the_rest_of_the_grid():
     kw = dict(num_chains=100, num_generations=4, progress=False, snapshot_generations=(4,))
     big = sweep("gaussian", {"sample_size": [5, 8], "estimator": ["mle", "unbiased"]}, **kw)
@@ -105,6 +108,7 @@ def test_a_point_does_not_depend_on_the_rest_of_the_grid():
     np.testing.assert_array_equal(a, one.snapshot_log_var.sel(estimator="unbiased").values)
 
 
+@pytest.mark.unit
 def test_point_key_is_the_crc_of_the_full_point():
     root = jax.random.key(0)
     k1 = point_key(root, {"a": 1, "b": "x"})
@@ -114,6 +118,7 @@ def test_point_key_is_the_crc_of_the_full_point():
     assert not np.array_equal(jax.random.key_data(k1), jax.random.key_data(k3))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "model,grid,fixed,match",
     [
@@ -136,6 +141,7 @@ def test_bad_grids_are_refused_before_compiling(model, grid, fixed, match):
         sweep(model, grid, fixed=fixed, num_chains=4, num_generations=1, progress=False)
 
 
+@pytest.mark.unit
 def test_progress_bar_counts_every_step_of_every_program():
     seen = []
     sweep(
@@ -149,6 +155,7 @@ def test_progress_bar_counts_every_step_of_every_program():
     assert sum(seen) == 2 * 3  # two programs, three segments each
 
 
+@pytest.mark.unit
 def test_save_and_load_round_trip(tmp_path):
     ds = sweep(
         "categorical",
@@ -169,6 +176,7 @@ def test_save_and_load_round_trip(tmp_path):
 # ----------------------------------------------------------------------------- statistics
 
 
+@pytest.mark.statistical
 def test_gaussian_sweep_agrees_with_theory_and_rejects_the_other_estimator():
     ds = sweep(
         "gaussian",
@@ -187,6 +195,7 @@ def test_gaussian_sweep_agrees_with_theory_and_rejects_the_other_estimator():
     assert np.max(np.abs(z_wrong)) > crit
 
 
+@pytest.mark.statistical
 def test_categorical_sweep_agrees_with_theory_under_traced_smoothing():
     ds = sweep(
         "categorical",
@@ -205,6 +214,7 @@ def test_categorical_sweep_agrees_with_theory_under_traced_smoothing():
     assert np.max(np.abs(_z(emp, wrong, sem))) > crit
 
 
+@pytest.mark.statistical
 def test_regression_sweep_agrees_with_theory_under_traced_noise():
     ds = sweep(
         "regression",
@@ -247,6 +257,7 @@ DEVICES_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.multiprocess
 def test_sweeps_are_bit_identical_on_1_2_and_8_devices(tmp_path):
     runs = {n: run_on_devices(DEVICES_SCRIPT, n, tmp_path) for n in (1, 2, 8)}
     for n, out in runs.items():
@@ -293,6 +304,7 @@ def _same(a, b):
         np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=v)
 
 
+@pytest.mark.multiprocess
 def test_a_killed_sweep_resumes_bit_identically(tmp_path):
     script, ckpt = _script(tmp_path), tmp_path / "ckpt"
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
@@ -339,6 +351,7 @@ def _tiny(ckpt, **kw):
     return sweep("gaussian", {"sample_size": [5]}, **args)
 
 
+@pytest.mark.unit
 def test_a_finished_checkpoint_is_reused_not_recomputed(tmp_path):
     first = _tiny(tmp_path)
     again = _tiny(tmp_path)
@@ -346,6 +359,7 @@ def test_a_finished_checkpoint_is_reused_not_recomputed(tmp_path):
     assert manifest(again)["groups"][0]["calls"] == 0
 
 
+@pytest.mark.unit
 def test_a_checkpoint_from_other_settings_is_refused(tmp_path):
     _tiny(tmp_path)
     with pytest.raises(
@@ -356,6 +370,7 @@ def test_a_checkpoint_from_other_settings_is_refused(tmp_path):
         _tiny(tmp_path, num_generations=6)
 
 
+@pytest.mark.unit
 def test_a_checkpoint_from_another_version_is_refused(tmp_path, monkeypatch):
     _tiny(tmp_path)
     monkeypatch.setattr(sim, "__version__", "99.0")
@@ -365,6 +380,7 @@ def test_a_checkpoint_from_another_version_is_refused(tmp_path, monkeypatch):
         _tiny(tmp_path)
 
 
+@pytest.mark.unit
 def test_a_corrupt_checkpoint_is_refused(tmp_path):
     _tiny(tmp_path)
     (path,) = [
@@ -377,6 +393,7 @@ def test_a_corrupt_checkpoint_is_refused(tmp_path):
         _tiny(tmp_path)
 
 
+@pytest.mark.unit
 def test_a_tampered_array_fails_its_hash(tmp_path):
     _tiny(tmp_path)
     (path,) = [

@@ -40,11 +40,13 @@ def call(mod, name, **extra):
     return getattr(MODULES[mod], name)(**{**CASES[mod][name], **extra})
 
 
+@pytest.mark.unit
 def test_cases_cover_every_public_function():
     for mod, module in MODULES.items():
         assert sorted(CASES[mod]) == sorted(public_functions(module)), mod
 
 
+@pytest.mark.unit
 def test_every_public_function_has_the_argument_rule():
     for mod, name in ALL:
         assert hasattr(getattr(MODULES[mod], name), "theory_arguments"), (mod, name)
@@ -55,6 +57,7 @@ def test_every_public_function_has_the_argument_rule():
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("mod,name", WITH_COMMON)
 def test_common_keywords_accepted(mod, name):
     out = call(mod, name, **COMMON[mod])
@@ -75,6 +78,7 @@ NO_EFFECT = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("mod,name,extra", NO_EFFECT)
 def test_keywords_without_effect_leave_the_value(mod, name, extra):
     base = leaves(call(mod, name))
@@ -83,6 +87,7 @@ def test_keywords_without_effect_leave_the_value(mod, name, extra):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "name", ["variance_cv2", "std_cv2", "log_variance_var", "collapse_probability"]
 )
@@ -92,6 +97,7 @@ def test_sigma0_without_effect_still_broadcasts(name):
     np.testing.assert_array_equal(out, np.full(3, float(call("gaussian", name))))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("mod,name", [w for w in WITH_COMMON if w[0] in ("gaussian", "mixing")])
 def test_common_keywords_are_validated(mod, name):
     with pytest.raises(ValueError, match=r"^sigma0 must .*; got -1\.0$"):
@@ -100,16 +106,19 @@ def test_common_keywords_are_validated(mod, name):
         call(mod, name, estimator="bayes")
 
 
+@pytest.mark.unit
 def test_ridge_design_keyword_is_validated():
     with pytest.raises(ValueError, match=r"^design must be one of 'fixed'; got 'fresh'$"):
         call("regression", "ridge_test_error", design="fresh")
 
 
+@pytest.mark.unit
 def test_fixation_sample_size_is_validated():
     with pytest.raises(ValueError, match=r"^sample_size must .*; got 1$"):
         call("categorical", "fixation_probability", sample_size=1)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", COMMON_FUNCTIONS["poisson"])
 def test_poisson_keywords_are_validated(name):
     with pytest.raises(ValueError, match=r"^lam0 must .*; got -1\.0$"):
@@ -176,6 +185,7 @@ def without_x64():
     return json.loads(line[len("RESULT") :])
 
 
+@pytest.mark.multiprocess
 @pytest.mark.parametrize("mod,name", ALL)
 def test_concrete_calls_without_x64_equal_x64(without_x64, mod, name):
     got = without_x64["values"][f"{mod}.{name}"]
@@ -189,6 +199,7 @@ def test_concrete_calls_without_x64_equal_x64(without_x64, mod, name):
         assert [float.fromhex(h) for h in hexes] == [float(v) for v in np.ravel(ref)]
 
 
+@pytest.mark.multiprocess
 def test_issue_example_is_float64_without_x64(without_x64):
     from theory import gaussian as tg
 
@@ -199,6 +210,7 @@ def test_issue_example_is_float64_without_x64(without_x64):
     assert without_x64["x64_after"] is False
 
 
+@pytest.mark.multiprocess
 def test_traced_calls_without_x64_are_float32(without_x64):
     from theory import gaussian as tg
 
@@ -235,6 +247,7 @@ DOC_MODULES = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", DOC_MODULES)
 def test_docstring_examples(name):
     import doctest

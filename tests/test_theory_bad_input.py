@@ -40,6 +40,8 @@ REAL_BAD = [
     (np.array([1.0 + 0j, 2.0]), "(1+0j)"),
 ]
 
+pytestmark = pytest.mark.unit
+
 
 def spec(mod, name):
     return getattr(MODULES[mod], name).theory_arguments

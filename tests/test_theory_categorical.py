@@ -29,6 +29,8 @@ import scipy.stats as st  # noqa: E402
 
 from theory import categorical  # noqa: E402
 
+pytestmark = pytest.mark.unit
+
 # ---------------------------------------------------------------------------
 # Independent references.
 # ---------------------------------------------------------------------------

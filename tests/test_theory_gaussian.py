@@ -257,6 +257,7 @@ def quantile_jit(q, n, m, estimator="unbiased", sigma0=1.0):
 M_GRID = (2, 3, 10, 1000)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_expected_variance_against_chi2_moments(estimator):
     m = np.array(M_GRID, float)[:, None, None]
@@ -274,6 +275,7 @@ def test_expected_variance_against_chi2_moments(estimator):
         assert_outside(gaussian.expected_variance(1, k, other), quad, bound, f"M={k} {other}")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_expected_std_against_quadrature(estimator):
     """E[sigma_n] = sigma0 a^n, a = E[sqrt G], against quadrature.
@@ -296,6 +298,7 @@ def test_expected_std_against_quadrature(estimator):
         assert_outside(wrong, want[1:], bound[1:], f"M={k}: M+1")
 
 
+@pytest.mark.unit
 def test_expected_std_large_sample_size_is_stable():
     """1 - c4(M) ~ 1/(4M) and c4(M)^M ~ exp(-1/4) for large M, against mpmath (40 digits).
 
@@ -330,6 +333,7 @@ def test_expected_std_large_sample_size_is_stable():
     assert_outside(gaussian.expected_std(m, m + 1, "unbiased"), want, bound, "c4(M+1)^M")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_cv2_against_chi2_moments(estimator):
     """CV^2 of sigma_n^2 and of sigma_n against independent references.
@@ -383,6 +387,7 @@ def test_cv2_against_chi2_moments(estimator):
         )
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_log_variance_moments(estimator):
     """E and Var of log sigma_n^2: against mpmath (40 digits) and quadrature.
@@ -436,6 +441,7 @@ def brute_mean_variance(n, m, estimator, sigma0):
     return v
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_mean_variance_against_recursion(estimator):
     ns = [0, 1, 2, 5, 30]
@@ -477,6 +483,7 @@ def w2_closed_form_rtol(n, m, estimator):
     return closed_form_rtol((var_mu * rel_mu + bias2 * rel_b + var_s * rel_s) / total + 1)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_expected_w2_squared(estimator):
     """E[W2^2] against mpmath (40 digits) and, at n = 1, the defining integral.
@@ -531,6 +538,7 @@ def test_expected_w2_squared(estimator):
         np.testing.assert_allclose(big, 2 * sigma0**2, rtol=1e-12)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_markov_tail_bound_is_a_bound(estimator):
     m = np.array([2.0, 5.0, 20.0])[:, None, None]
@@ -560,6 +568,7 @@ def test_markov_tail_bound_is_a_bound(estimator):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_cdf_n1_against_chi2(estimator):
     probs = np.array([1e-280, 1e-100, 1e-30, 1e-10, 1e-3, 0.2, 0.5, 0.8, 0.99, 1 - 1e-3, 1 - 1e-10])
@@ -582,6 +591,7 @@ def test_cdf_n1_against_chi2(estimator):
     assert worst < 0.085
 
 
+@pytest.mark.unit
 def test_reference_inversion_is_exact_for_one_term():
     for k, estimator in ((2, "unbiased"), (10, "mle"), (1000, "unbiased")):
         c = divisor(k, estimator)
@@ -599,6 +609,7 @@ SADDLEPOINT_BOUND = {1: 0.055, 2: 0.025, 5: 0.008, 50: 5e-4, 500: 2e-5}
 PROBS = np.array([1e-30, 1e-12, 1e-6, 1e-3, 0.05, 0.3, 0.5, 0.7, 0.95, 1 - 1e-6, 1 - 1e-10])
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("m", [2, 3, 10, 100, 1000])
 def test_saddlepoint_accuracy_and_normal_failure(m):
     for n, bound in SADDLEPOINT_BOUND.items():
@@ -615,6 +626,7 @@ def test_saddlepoint_accuracy_and_normal_failure(m):
         assert err_normal > max(0.3, 10 * bound), (m, n, err_normal)
 
 
+@pytest.mark.unit
 def test_saddlepoint_deep_lower_tail_and_mle_shift():
     # Relative accuracy deep in the lower tail (no underflow before 1e-300);
     # measured 1.15% at 1e-250 for n = 5.
@@ -631,6 +643,7 @@ def test_saddlepoint_deep_lower_tail_and_mle_shift():
     np.testing.assert_allclose(cdf_jit(x, n, k, "mle"), b, rtol=1e-10, atol=1e-300)
 
 
+@pytest.mark.unit
 def test_cdf_special_values_and_scaling():
     s0 = 2.0
     x = np.full(PROBS.shape, 1.5)
@@ -662,6 +675,7 @@ def test_cdf_special_values_and_scaling():
         assert np.max(np.abs(dd[1:-1] - 0.5 * (dd[:-2] + dd[2:]))) < 1e-6
 
 
+@pytest.mark.unit
 def test_collapse_probability():
     eps = np.array([1e-6, 1e-2, 0.5, 2.0])
     got = [float(collapse_vg(e, 1.0, 5.0)[0]) for e in eps]
@@ -677,6 +691,7 @@ def test_collapse_probability():
     assert float(collapse_vg(np.inf, 3.0, 10.0)[0]) == 1.0
 
 
+@pytest.mark.unit
 def test_quantile_inverts_cdf():
     q = PROBS.copy()
     q[0] = 1e-200
@@ -693,6 +708,7 @@ def test_quantile_inverts_cdf():
     )
 
 
+@pytest.mark.unit
 def test_median_tail_mass():
     ks = (0.0, 1.0, 2.0, 3.0)
     for n, m in ((1, 3), (1, 50), (40, 20), (0, 10)):
@@ -736,6 +752,7 @@ def _idx(values, grid):
     return [int(np.flatnonzero(grid == v)[0]) for v in values]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_expected_tail_mass_n1_n2_against_quadrature(tail_table, estimator):
     ks = np.array([0.5, 2.0, 4.0])
@@ -764,6 +781,7 @@ def test_expected_tail_mass_n1_n2_against_quadrature(tail_table, estimator):
         np.testing.assert_allclose(got[1], want2, rtol=0, atol=atol)
 
 
+@pytest.mark.statistical
 def test_expected_tail_mass_against_monte_carlo(tail_table):
     """Perpetuity Y' = 1/M + G Y', 4e5 paths, z-test at family-wise rate 1e-6."""
     ks = np.array([1.0, 2.0, 3.0])
@@ -784,6 +802,7 @@ def test_expected_tail_mass_against_monte_carlo(tail_table):
             assert np.all(np.abs(z) < z_crit), (m, e, z)
 
 
+@pytest.mark.statistical
 @pytest.mark.slow
 @pytest.mark.parametrize("m", [5, 20, 200])
 def test_expected_tail_mass_against_large_monte_carlo(m):
@@ -804,6 +823,7 @@ def test_expected_tail_mass_against_large_monte_carlo(m):
         assert np.all(np.abs(z) < z_crit), (m, e, z)
 
 
+@pytest.mark.unit
 def test_expected_tail_mass_large_m_delta_method(tail_table):
     # Y_n concentrates at E[Y_n] = 1 + n/M (unbiased). Taylor with the exact
     # Var(Y_n) (moment recursion of the perpetuity): |E f(Y) - f(E Y)| <= sup|f''| Var / 2.
@@ -823,6 +843,7 @@ def test_expected_tail_mass_large_m_delta_method(tail_table):
                 assert abs(val - 2 * st.norm.cdf(-kk / np.sqrt(ey))) <= 0.5 * f2 * var * 1.01
 
 
+@pytest.mark.unit
 def test_expected_tail_mass_limits(tail_table):
     np.testing.assert_allclose(
         gaussian.expected_tail_mass(0, TAIL_M[:, None], TAIL_K),
@@ -848,6 +869,7 @@ def test_expected_tail_mass_limits(tail_table):
     )
 
 
+@pytest.mark.unit
 def test_expected_tail_mass_jit_grad_float32(tail_table):
     # jit in k and sample_size (n static); grad in k against finite differences.
     vg = jax.jit(
@@ -906,6 +928,7 @@ def _split(args):
     return [args[i] for i in pos], pos, rebuild
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_jit_grad_broadcast_float32(name):
     fun, args, grad_index = CASES[name]
@@ -964,6 +987,7 @@ ITERATIVE = {
 }
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", sorted(ITERATIVE))
 def test_iterative_jit_grad_broadcast_float32(name):
     vg, args, fun32 = ITERATIVE[name]
@@ -1011,22 +1035,26 @@ BAD_INPUTS = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("fun,args,kwargs,name,value", BAD_INPUTS)
 def test_bad_inputs_raise(fun, args, kwargs, name, value):
     with pytest.raises(ValueError, match=rf"^{name} must .*; got {re.escape(value)}$"):
         fun(*args, **kwargs)
 
 
+@pytest.mark.unit
 def test_estimator_error_lists_choices():
     with pytest.raises(ValueError, match="'mle', 'unbiased'"):
         gaussian.expected_variance(1, 10, "bayes")
 
 
+@pytest.mark.unit
 def test_bad_grid_size():
     with pytest.raises(ValueError, match="grid_size"):
         gaussian.expected_tail_mass(1, 10, 1.0, grid_size=10)
 
 
+@pytest.mark.unit
 def test_traced_values_are_not_validated():
     # Inside jit the checks are skipped (no concretisation error).
     out = jax.jit(functools.partial(gaussian.expected_variance, estimator="mle"))(3, 10.0)
@@ -1034,6 +1062,7 @@ def test_traced_values_are_not_validated():
     assert math.isfinite(float(out))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("m,est", [(2, "unbiased"), (3, "mle"), (10, "mle"), (1000, "unbiased")])
 def test_n1_is_exact_chi_square(m, est):
     """At n = 1 the CDF, quantile, collapse probability and median tail are exact (scipy)."""

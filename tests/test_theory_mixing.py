@@ -146,6 +146,7 @@ FRESH_CASES = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("estimator", ["mle", "unbiased"])
 @pytest.mark.parametrize("kind,m,alpha", FRESH_CASES)
 def test_fresh_fraction_against_rational_recursion(estimator, kind, m, alpha):
@@ -159,6 +160,7 @@ def test_fresh_fraction_against_rational_recursion(estimator, kind, m, alpha):
     )
 
 
+@pytest.mark.unit
 def test_f1_catalogue_formula_verified():
     for m, alpha in [(5, 0.4), (10, 0.3), (20, 0.05), (3, 1.0)]:
         ref = f1_catalogue(12, m, alpha)
@@ -179,6 +181,7 @@ def iterate_to_fixed_point(m, alpha, estimator, kind, steps=20000):
     return e, v
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("estimator", ["mle", "unbiased"])
 @pytest.mark.parametrize(
     "kind,m,alpha",
@@ -192,6 +195,7 @@ def test_fixed_point_by_iteration(estimator, kind, m, alpha):
     np.testing.assert_allclose(far, fp, rtol=1e-12)
 
 
+@pytest.mark.unit
 def test_fixed_point_closed_forms_and_divergence():
     # unbiased, fixed count: v = (M-1)/(M(M-1) - S^2), E = 1 + S v/(M-1)
     m, s = 10, 8
@@ -216,6 +220,7 @@ def test_fixed_point_closed_forms_and_divergence():
     np.testing.assert_allclose(fp, [1 - 1 / d, 1 / d], rtol=1e-14)
 
 
+@pytest.mark.unit
 def test_fresh_fraction_limits_and_conservation():
     ns = np.arange(0, 40, 3)
     for est in ("mle", "unbiased"):
@@ -239,6 +244,7 @@ def test_fresh_fraction_limits_and_conservation():
         np.testing.assert_allclose(res.expected_variance + res.mean_variance, 9.0, rtol=1e-13)
 
 
+@pytest.mark.unit
 def test_fresh_fraction_tracing_dtypes_and_large_n():
     jitted = jax.jit(lambda n, a: mixing.fresh_fraction_variance(n, 10, a, "unbiased"))
     eager = mixing.fresh_fraction_variance(37, 10, 0.3, "unbiased")
@@ -281,6 +287,7 @@ def simulate_fresh(rng, chains, n, m, alpha, estimator, kind):
     return e_hist, v_hist
 
 
+@pytest.mark.statistical
 def test_fresh_fraction_monte_carlo():
     """The one-step moment derivation (no exact independent check): 2e5 chains per case."""
     rng = np.random.default_rng(20240601)
@@ -315,6 +322,7 @@ def test_fresh_fraction_monte_carlo():
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_accumulate_mean_variance_exact():
     ns = [0, 1, 2, 3, 15, 16, 17, 18, 40, 100]
     ref = [f(sum((F(1, i * i) for i in range(1, n + 1)), F(0))) for n in ns]
@@ -329,6 +337,7 @@ def test_accumulate_mean_variance_exact():
     np.testing.assert_allclose(jitted(17.0, 3.0), ref[6] / 3, rtol=1e-15)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("estimator", ["mle", "unbiased"])
 @pytest.mark.parametrize("m", [2, 3, 7])
 def test_accumulate_moments_against_rational_recursion(estimator, m):
@@ -339,6 +348,7 @@ def test_accumulate_moments_against_rational_recursion(estimator, m):
     np.testing.assert_allclose(res.mean_variance, [0.25 * f(v) for _, v in ref], rtol=1e-14)
 
 
+@pytest.mark.unit
 def test_accumulate_moments_limits():
     m = np.array([4, 10, 100])
     res = mixing.accumulate_moments(200_000, m)
@@ -356,6 +366,7 @@ def test_accumulate_moments_limits():
     np.testing.assert_allclose(res.expected_variance[0], 1.0)
 
 
+@pytest.mark.statistical
 def test_accumulate_moments_monte_carlo():
     """The pooled-SS recursion (no exact independent check): 1e5 chains, M = 4."""
     rng = np.random.default_rng(777)
@@ -388,6 +399,7 @@ def test_accumulate_moments_monte_carlo():
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("m,lam", [(4, F(1, 2)), (5, F(3, 5)), (6, F(1, 6)), (3, F(0)), (7, F(1))])
 def test_anchored_against_exact_propagation(m, lam):
     n_max = 10
@@ -403,6 +415,7 @@ def test_anchored_against_exact_propagation(m, lam):
     np.testing.assert_allclose(cond.variance, [2.25 * f(b) for _, b in ref], rtol=1e-13)
 
 
+@pytest.mark.unit
 def test_anchored_limits():
     r, s = 3, 5
     res = mixing.anchored_mean(10**7, r + s, s / (r + s), 2.0, 1.0)
@@ -424,6 +437,7 @@ def test_anchored_limits():
     )
 
 
+@pytest.mark.statistical
 def test_anchored_monte_carlo():
     """The AR(1) model itself, simulated literally: R = 3 real points, S = 3 synthetic."""
     rng = np.random.default_rng(99)
@@ -458,6 +472,7 @@ def schedule_reference(n, ms, estimator):
     return f(var_mu), f(prod_r) - 2 * math.exp(log_es) + 1
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("estimator", ["mle", "unbiased"])
 def test_schedule_w2_against_direct_computation(estimator):
     ms = [2, 3, 5, 4, 30, 7, 1000, 2]
@@ -482,6 +497,7 @@ def test_schedule_w2_against_direct_computation(estimator):
     )
 
 
+@pytest.mark.unit
 def test_schedule_boundedness():
     """sum 1/M_t < inf (p > 1) keeps E[W2^2] bounded; p = 1 grows like ln(n)/M0."""
     for p, bounded in ((2.0, True), (1.0, False)):
@@ -500,6 +516,7 @@ def test_schedule_boundedness():
     np.testing.assert_allclose(res.mean_part, 1 - np.prod(1 - 1 / sched), rtol=1e-14)
 
 
+@pytest.mark.unit
 def test_power_schedule():
     np.testing.assert_array_equal(mixing.power_schedule(5, 10, 2), [10, 40, 90, 160, 250])
     np.testing.assert_array_equal(mixing.power_schedule(4, 2.5, 1), [3, 5, 8, 10])
@@ -552,12 +569,14 @@ BAD_INPUTS = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("fun,args,kwargs,name,value", BAD_INPUTS)
 def test_bad_inputs_raise(fun, args, kwargs, name, value):
     with pytest.raises(ValueError, match=rf"^{name} must .*; got {re.escape(value)}$"):
         fun(*args, **kwargs)
 
 
+@pytest.mark.unit
 def test_traced_n_rejected_where_structural():
     with pytest.raises(ValueError, match="concrete n"):
         jax.jit(lambda n: mixing.accumulate_moments(n, 5).expected_variance)(3)

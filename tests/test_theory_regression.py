@@ -97,6 +97,7 @@ def matrix_power_replace(x, w_star, lam, n):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("regime", ["replace", "accumulate"])
 @pytest.mark.parametrize("design", ["fixed", "fresh"])
 def test_ols_against_rational_sums(regime, design):
@@ -107,6 +108,7 @@ def test_ols_against_rational_sums(regime, design):
         np.testing.assert_allclose(res, ref, rtol=1e-14)
 
 
+@pytest.mark.unit
 def test_ols_large_n_closed_forms():
     ns = np.array([1e3, 1e6, 1e10])
     d, t = 3, 10
@@ -159,6 +161,7 @@ def simulate_ols(rng, chains, n, d, t, regime, design):
     return out
 
 
+@pytest.mark.statistical
 def test_ols_monte_carlo_over_designs():
     """Expectation over Gaussian designs (T - d - 3 > 0: finite variance), 4e4 chains."""
     rng = np.random.default_rng(4242)
@@ -196,6 +199,7 @@ def random_problem(seed, t, d):
     return x, rng.standard_normal(d)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("regime", ["replace", "accumulate"])
 @pytest.mark.parametrize("lam", [0.0, 0.7, 5.0])
 def test_ridge_against_stacked_least_squares(regime, lam):
@@ -217,6 +221,7 @@ def test_ridge_against_stacked_least_squares(regime, lam):
             )
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("regime", ["replace", "accumulate"])
 def test_ridge_rank_deficient_design(regime):
     """T < d: zero eigenvalues keep their full bias and get no variance (lambda > 0)."""
@@ -228,6 +233,7 @@ def test_ridge_rank_deficient_design(regime):
     np.testing.assert_allclose(res.variance, [1.69 * v for _, v in ref], rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.unit
 def test_ridge_closed_forms_and_limits():
     kappa = np.array([0.5, 2.0, 7.0])
     s = np.array([0.2, 1.0, 0.3])
@@ -265,6 +271,7 @@ def test_ridge_closed_forms_and_limits():
     )
 
 
+@pytest.mark.unit
 def test_ridge_spectrum():
     x, w = random_problem(3, 7, 4)
     spec = regression.ridge_spectrum(x, w)
@@ -307,6 +314,7 @@ BAD_INPUTS = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("fun,args,kwargs,name,value", BAD_INPUTS)
 def test_bad_inputs_raise(fun, args, kwargs, name, value):
     with pytest.raises(ValueError, match=rf"^{name} must .*; got {re.escape(value)}$"):
