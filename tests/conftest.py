@@ -3,9 +3,14 @@
 Statistical tests use fixed seeds (so CI is deterministic) and tolerances
 from Monte-Carlo standard errors at a stated false-failure rate, never tuned
 to a seed. ``--runslow`` adds larger runs (millions of chains).
+
+Every test carries one kind marker (``KINDS``: a module's ``pytestmark``, or one
+per test where a module mixes kinds); a test without one is named in a warning.
+``-m "unit and not slow"`` is the fast subset (README, Tests).
 """
 
 import os
+import warnings
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -26,6 +31,7 @@ MARKERS = {
     "e2e": "experiments and notebooks run end to end",
     "multiprocess": "spawns subprocesses with several devices or processes",
 }
+KINDS = ("unit", "statistical", "e2e", "multiprocess")
 
 
 def pytest_configure(config):
@@ -34,6 +40,13 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    unmarked = [i.nodeid for i in items if not any(i.get_closest_marker(k) for k in KINDS)]
+    if unmarked:
+        warnings.warn(
+            f"{len(unmarked)} tests carry none of the markers {KINDS}: {unmarked[:5]}",
+            pytest.PytestWarning,
+            stacklevel=1,
+        )
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --runslow")
