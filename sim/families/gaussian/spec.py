@@ -11,8 +11,6 @@ from sim.families.gaussian.family import ESTIMATOR_DDOF, gaussian, gaussian_fami
 from sim.families.gaussian.record import gaussian_record
 from sim.families.gaussian.verifier import gaussian_verifier
 
-METHODS = ("sample", "exact")
-
 DEFAULTS = dict(
     sample_size=10,
     estimator="unbiased",
@@ -42,17 +40,11 @@ def check(s: dict) -> dict:
     s = dict(s)
     s["sample_size"] = check_int(s["sample_size"], "sample_size", 2)
     check_estimator(s["estimator"])
-    if s["method"] not in METHODS:
-        raise ValueError(f"method={s['method']!r} is not one of {METHODS}")
-    _spec.check_regime_setting(s)
-    for name in ("alpha", "lam"):
-        s[name] = check_float(s[name], name)
+    _spec.check_chain_settings(s)
     s["mu0"] = check_float(s["mu0"], "mu0")
     s["sigma0"] = check_float(s["sigma0"], "sigma0", positive=True)
     s["tail_k"] = check_float(s["tail_k"], "tail_k", nonnegative=True)
     s["collapse_eps"] = check_float(s["collapse_eps"], "collapse_eps", positive=True)
-    if s["dtype"] is not None:
-        _spec.resolve_dtype(s["dtype"])
     scale = max(s["sigma0"], abs(s["mu0"]), 1.0 / s["sigma0"])
     if _spec.resolve_dtype(s["dtype"]) == "float32" and scale >= FLOAT32_MAX_SCALE:
         name = "sigma0" if s["sigma0"] in (scale, 1.0 / scale) else "mu0"
@@ -71,12 +63,7 @@ def check(s: dict) -> dict:
 
 
 def traced(s: dict) -> dict:
-    out = {"estimator": lambda e: float(ESTIMATOR_DDOF[e])}
-    # fractions change sizes on the points path (static there), not on exact draws
-    for name, kind in (("alpha", "fresh"), ("lam", "anchored")):
-        if s["regime"] != kind or s["method"] == "exact":
-            out[name] = _spec.number
-    return out
+    return {"estimator": lambda e: float(ESTIMATOR_DDOF[e]), **_spec.traced_fractions(s)}
 
 
 def build(s: dict, traced_names: tuple, num_chains: int, num_generations: int):
@@ -88,12 +75,7 @@ def build(s: dict, traced_names: tuple, num_chains: int, num_generations: int):
         ddof = th["estimator"] if "estimator" in th else ESTIMATOR_DDOF[s["estimator"]]
         return gaussian_family(ddof, known)
 
-    if regime is None or exact:
-        elements = 1 if exact else m
-    else:
-        elements = max(regime.schedule or (m,))
-    if regime is not None and regime.kind == "subsample":
-        elements += m * num_generations
+    elements = _spec.chain_elements(regime, m, exact, num_generations)
     return _spec.chain_program(
         family_of=family_of,
         static_family=gaussian(s.get("estimator", "unbiased"), known),

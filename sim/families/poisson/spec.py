@@ -10,8 +10,6 @@ from sim.families import register
 from sim.families.poisson.family import poisson, real_params
 from sim.families.poisson.record import poisson_record
 
-METHODS = ("sample", "exact")
-
 DEFAULTS = dict(
     sample_size=10,
     lam0=1.0,
@@ -28,13 +26,7 @@ def check(s: dict) -> dict:
     s = dict(s)
     s["sample_size"] = check_int(s["sample_size"], "sample_size", 1)
     s["lam0"] = check_float(s["lam0"], "lam0", nonnegative=True)
-    if s["method"] not in METHODS:
-        raise ValueError(f"method={s['method']!r} is not one of {METHODS}")
-    _spec.check_regime_setting(s)
-    for name in ("alpha", "lam"):
-        s[name] = check_float(s[name], name)
-    if s["dtype"] is not None:
-        _spec.resolve_dtype(s["dtype"])
+    _spec.check_chain_settings(s)
     limit = 2**24 if _spec.resolve_dtype(s["dtype"]) == "float32" else 2**53
     if s["sample_size"] * s["lam0"] * 100 > limit:
         raise ValueError(
@@ -45,20 +37,14 @@ def check(s: dict) -> dict:
 
 
 def traced(s: dict) -> dict:
-    out = {}
-    for name, kind in (("alpha", "fresh"), ("lam", "anchored")):
-        if s["regime"] != kind or s["method"] == "exact":
-            out[name] = _spec.number
-    return out
+    return _spec.traced_fractions(s)
 
 
 def build(s: dict, traced_names: tuple, num_chains: int, num_generations: int):
     del num_chains
     m, exact = s["sample_size"], s["method"] == "exact"
     regime = _spec.static_regime(s)
-    elements = 1 if exact else m
-    if regime is not None and regime.kind == "subsample":
-        elements += m * num_generations
+    elements = _spec.chain_elements(regime, m, exact, num_generations)
     return _spec.chain_program(
         family_of=lambda th: poisson(),
         static_family=poisson(),
