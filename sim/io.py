@@ -66,8 +66,10 @@ def check_writable_dir(path, name: str = "directory") -> str:
     file systems that refuse files (``/proc``, ``/sys``) are caught before any
     work is done.
     """
-    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
-        raise ValueError(f"{name}={path!r}: empty or not a path; give a directory")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"{name}={path!r}: not a path; give a directory")
+    if not str(path).strip():
+        raise ValueError(f"{name}={path}: empty; give a directory")
     path = os.fspath(path)
     full = os.path.abspath(path)
     if os.path.exists(full) and not os.path.isdir(full):
@@ -95,8 +97,10 @@ def check_writable_dir(path, name: str = "directory") -> str:
 
 def check_writable_file(path, name: str = "path") -> str:
     """``path`` if a file can be written there (its directory checked as above)."""
-    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
-        raise ValueError(f"{name}={path!r}: empty or not a path; give a file name")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"{name}={path!r}: not a path; give a file name")
+    if not str(path).strip():
+        raise ValueError(f"{name}={path}: empty; give a file name")
     path = os.fspath(path)
     if os.path.isdir(path):
         raise ValueError(f"{name}={path}: is a directory; give a file name")
