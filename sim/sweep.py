@@ -192,6 +192,8 @@ def sweep(
     Returns:
       An :class:`xarray.Dataset` (see the module docstring).
     """
+    if isinstance(model, str) and model not in families.names():
+        raise ValueError(f"model={model!r} is not one of {families.names()}")
     model = families.get(model)
     fixed = {k: plain(v) for k, v in dict(fixed or {}).items()}
     c = check_int(num_chains, "num_chains", 1)

@@ -116,7 +116,7 @@ CASES = [
         ("sample_size", "[5, 5]"),
     ),
     ("sweep parameter", lambda tmp: _sweep(grid={"colour": [1]}), ("'colour'",)),
-    ("sweep family", lambda tmp: _sweep("gamma"), ("family='gamma'",)),
+    ("sweep family", lambda tmp: _sweep("gamma"), ("model='gamma'",)),
     (
         "sweep checkpoint_every_s",
         lambda tmp: _sweep(checkpoint_dir=f"{tmp}/ck", checkpoint_every_s=float("nan")),

@@ -54,6 +54,7 @@ def _assert_z(zs: dict) -> float:
 # ----------------------------------------------------------------------------- grouping
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_grid_groups_by_shape_and_traces_the_rest():
     ds = sweep(
@@ -84,6 +85,7 @@ def test_grid_groups_by_shape_and_traces_the_rest():
         assert manifest(ds)["programs"] == programs, method
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_categorical_groups_top_p_off_separately():
     ds = sweep(
@@ -99,6 +101,7 @@ def test_categorical_groups_top_p_off_separately():
     assert ds.survival.dims[-1] == "survival_dim0"
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_a_point_does_not_depend_on_the_rest_of_the_grid():
     kw = dict(num_chains=100, num_generations=4, progress=False, snapshot_generations=(4,))
@@ -110,12 +113,20 @@ def test_a_point_does_not_depend_on_the_rest_of_the_grid():
 
 @pytest.mark.unit
 def test_point_key_is_the_crc_of_the_full_point():
+    from sim import families
+
     root = jax.random.key(0)
-    k1 = point_key(root, {"a": 1, "b": "x"})
-    k2 = point_key(root, {"b": "x", "a": 1})
-    k3 = point_key(root, {"a": 2, "b": "x"})
+    point = dict(families.get("gaussian").defaults)
+    k1 = point_key(root, point, "gaussian")
+    k2 = point_key(root, dict(reversed(list(point.items()))), "gaussian")
+    k3 = point_key(root, {**point, "sample_size": 11}, "gaussian")
     assert np.array_equal(jax.random.key_data(k1), jax.random.key_data(k2))
     assert not np.array_equal(jax.random.key_data(k1), jax.random.key_data(k3))
+    # a setting outside the key schema enters the label only away from its default,
+    # so adding settings to a family changes no existing sweep's keys
+    spec = families.get("gaussian")
+    assert "known_variance" not in spec.key_label(point)
+    assert "known_variance" in spec.key_label({**point, "known_variance": 2.0})
 
 
 @pytest.mark.unit
@@ -141,6 +152,7 @@ def test_bad_grids_are_refused_before_compiling(model, grid, fixed, match):
         sweep(model, grid, fixed=fixed, num_chains=4, num_generations=1, progress=False)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_progress_bar_counts_every_step_of_every_program():
     seen = []
@@ -155,6 +167,7 @@ def test_progress_bar_counts_every_step_of_every_program():
     assert sum(seen) == 2 * 3  # two programs, three segments each
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_save_and_load_round_trip(tmp_path):
     ds = sweep(
