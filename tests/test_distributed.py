@@ -17,7 +17,6 @@ import time
 import numpy as np
 import pytest
 from absl import flags
-from absl.testing import flagsaver
 
 from experiments import common
 from sim import distributed
@@ -202,6 +201,20 @@ def test_single_process_placement_is_plain():
     np.testing.assert_array_equal(distributed.fetch(x), x)
 
 
+def _study_flags(argv):
+    """A study's flags (the Gaussian chain's), on a FlagValues of their own, parsed."""
+    from experiments import gaussian_report
+
+    fv = common.define_flags(
+        gaussian_report.StudyConfig,
+        output_dir="out/unused",
+        module_name="test_distributed_flags",
+        flag_values=flags.FlagValues(),
+    )
+    fv(["prog", *argv])
+    return fv
+
+
 @pytest.mark.parametrize(
     "argv,error",
     [
@@ -215,20 +228,16 @@ def test_single_process_placement_is_plain():
     ],
 )
 def test_distributed_flags_are_checked(argv, error):
-    with flagsaver.flagsaver():
-        flags.FLAGS(["prog", *argv])
-        with pytest.raises(ValueError, match=error):
-            common.distributed_from_flags(flags.FLAGS)
+    fv = _study_flags(argv)
+    with pytest.raises(ValueError, match=error):
+        common.distributed_from_flags(fv)
 
 
 def test_distributed_flags_default_to_detection():
-    with flagsaver.flagsaver():
-        flags.FLAGS(["prog"])
-        assert common.distributed_from_flags(flags.FLAGS) is None
-        flags.FLAGS(["prog", "--distributed"])
-        assert common.distributed_from_flags(flags.FLAGS) == dict.fromkeys(
-            ("coordinator_address", "num_processes", "process_id", "local_device_ids")
-        )
+    assert common.distributed_from_flags(_study_flags([])) is None
+    assert common.distributed_from_flags(_study_flags(["--distributed"])) == (
+        distributed.check_arguments()
+    )
 
 
 @pytest.mark.slow
