@@ -6,7 +6,8 @@ to a seed. ``--runslow`` adds larger runs (millions of chains).
 
 Every test carries one kind marker (``KINDS``: a module's ``pytestmark``, or one
 per test where a module mixes kinds); a test without one is named in a warning.
-``-m "unit and not slow"`` is the fast subset (README, Tests).
+``-m "unit and not costly and not slow"`` is the fast subset (README, Tests);
+``costly`` marks the unit tests measured at 3 s or more on 2 cores.
 """
 
 import os
@@ -30,6 +31,7 @@ MARKERS = {
     "statistical": "Monte-Carlo tests of the simulator against theory or a law",
     "e2e": "experiments and notebooks run end to end",
     "multiprocess": "spawns subprocesses with several devices or processes",
+    "costly": "a unit test measured at 3 s or more on 2 cores (compiles): out of the fast subset",
 }
 KINDS = ("unit", "statistical", "e2e", "multiprocess")
 

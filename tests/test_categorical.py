@@ -116,6 +116,7 @@ def test_runner_validation():
 # ----------------------------------------------------------------------------- transforms
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_bias_transforms_match_theory_one_step():
     """sim.sampling and theory's infinite-M map are independent implementations."""
@@ -172,6 +173,7 @@ def test_biased_sampler_draws_from_the_transformed_model():
 # ----------------------------------------------------------------------------- engine
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_first_passage_and_vector_moments_agree_with_snapshots():
     v = Vocabulary.zipf(6, 1.0)
@@ -196,6 +198,7 @@ def test_first_passage_and_vector_moments_agree_with_snapshots():
     )
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_results_do_not_depend_on_chunking():
     v = Vocabulary.zipf(37, 1.1)
@@ -208,6 +211,7 @@ def test_results_do_not_depend_on_chunking():
         np.testing.assert_array_equal(a.moments[f].m2, b.moments[f].m2)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_counts_are_conserved_and_extinction_is_permanent():
     v = Vocabulary.zipf(50, 1.2)

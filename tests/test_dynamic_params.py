@@ -142,6 +142,7 @@ def traced_sizes(family, sample_too=False):
 # ------------------------------------------------------------------------------- Gaussian
 
 
+@pytest.mark.costly
 @pytest.mark.parametrize("path", ["sample", "exact"])
 def test_gaussian_ddof_lanes_equal_the_estimators(path):
     m = 5
@@ -174,6 +175,7 @@ FULL_GRID = [(t, p, a) for t in TEMPERATURES for p in TOP_PS for a in SMOOTHINGS
 COVER = [(0.5, 0.3, 0.0), (1.0, 1.0, 0.5), (2.0, 0.3, 0.5)]
 
 
+@pytest.mark.costly
 @pytest.mark.parametrize("top_k", [None, 5])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_apply_bias_with_traced_temperature_and_top_p(dtype, top_k):
@@ -202,6 +204,7 @@ def test_traced_top_p_of_one_keeps_every_category():
     np.testing.assert_array_equal(q, probs)
 
 
+@pytest.mark.costly
 @pytest.mark.parametrize(
     "dtype, grid",
     [
@@ -233,6 +236,7 @@ def test_categorical_lanes_equal_the_static_family(dtype, grid):
 # ----------------------------------------------------------------------------- regression
 
 
+@pytest.mark.costly
 @pytest.mark.parametrize("design", ["fresh", "fixed"])
 def test_regression_lanes_equal_the_static_family(design):
     """Traced noise and ridge (the fixed design at ridge 0: min-norm OLS), replaced and
@@ -274,6 +278,7 @@ def _regime_case(name):
     return categorical(0.0, sampling_bias(0.7), "float64"), vocab.params(jnp.float64), 12, verifier
 
 
+@pytest.mark.costly
 @pytest.mark.parametrize(
     "family_name, draws",
     [

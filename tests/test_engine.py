@@ -67,6 +67,7 @@ def test_log_gamma_distribution(shape):
     assert wrong.pvalue < FALSE_FAILURE_RATE
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("shape", [0.5, 1.0])
 def test_log_gamma_fallback_loop_is_exact(shape):
@@ -83,6 +84,7 @@ def test_log_gamma_fallback_loop_is_exact(shape):
     np.testing.assert_allclose(one, draws[:50], rtol=1e-12)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_log_gamma_traced_shape():
     """A per-lane (traced) shape gives the static-shape draws, fallback included, and
@@ -172,6 +174,7 @@ def test_simulate_moments_match_per_chain_values():
     np.testing.assert_array_equal(lv[-1], r.final.log_var)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_sample_path_equals_single_chain_reference():
     """simulate runs exactly the steps of run_chain (same keys), batched."""

@@ -128,6 +128,7 @@ def _assert_merged_equal(name, what, got, want, inputs):
         assert ok.all(), f"{name}: {what}: leaf {i} off by {worst:.3g} eps x sum|x|"
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("name", NAMES)
 def test_merge_identity_associativity_and_count(name):
@@ -152,6 +153,7 @@ def test_merge_identity_associativity_and_count(name):
     np.testing.assert_array_equal(jax.vmap(ops.count)(left), 3 * m)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("name", NAMES)
 def test_fit_stats_of_stats_is_fit(name):
@@ -178,6 +180,7 @@ def _lane_case(name, i):
 LANE_CASES = [_lane_case(n, i) for n in NAMES for i in range(max(1, len(example(n).lanes)))]
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("name, case", LANE_CASES)
 def test_traced_lanes_equal_the_static_build(name, case):
@@ -322,6 +325,7 @@ def test_bit_identical_across_chunks_and_devices(tmp_path):
 # ------------------------------------------------------------------------------- sweep
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("name", NAMES)
 def test_sweep_of_two_points_carries_theory(name):

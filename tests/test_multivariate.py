@@ -133,6 +133,7 @@ def test_chain_moments_against_theory(method):
     print(method, {k: np.round(v, 2).tolist() for k, v in zs.items()})
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_stats_algebra_and_fit():
     """merge is associative with empty as identity; fit_stats(stats(x)) = fit(x) =
@@ -210,6 +211,7 @@ def test_bartlett_sampler():
     assert_agree(logdet.mean(), np.sqrt(ref_var / n), ref_mean, "E log det S")
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_float32_long_chain_stays_finite():
     """d = 31, M = 100, 300 generations in float32 on the exact path: every record finite;

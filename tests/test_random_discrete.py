@@ -126,6 +126,7 @@ def test_binomial_test_rejects_wrong_distributions(binomial_draws):
             assert p < alpha, f"{name} ({n}, {q}): wrong pmf not rejected, p = {p:.2e}"
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_binomial_edge_cases_are_exact(dtype):
@@ -251,6 +252,7 @@ def test_inversion_truncation_bounds():
         assert stats.binom.sf(39, n, sr.BTRS_MIN_MEAN / n) <= stats.poisson.sf(39, 10.0)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_batch_invariance_and_no_nan():
     """A key's draws are bit-identical in vmap batches of 1, 7 and 64 (fallback on; the
@@ -283,6 +285,7 @@ def test_batch_invariance_and_no_nan():
 # ---------------------------------------------------------------------------- multinomial
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("k", [1, 2, 1025])
 def test_multinomial_sums_to_total_and_zeros_stay_zero(k):

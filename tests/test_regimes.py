@@ -74,6 +74,7 @@ def snapshot_moments(res):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_replace_regime_reproduces_the_plain_chain():
     kw = dict(sample_size=7, num_chains=64, num_generations=6, progress=False)
@@ -89,6 +90,7 @@ def test_replace_regime_reproduces_the_plain_chain():
     np.testing.assert_array_equal(regime.final.params.probs, plain.final.probs)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_accumulated_summaries_equal_refitting_the_stored_points():
     # subsample with a budget of every point ever drawn refits the stored pool;
@@ -123,6 +125,7 @@ def _state_bytes(res):
     return sum(np.asarray(x).nbytes for x in jax.tree.leaves(res.final)) // res.num_chains
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("method", ["exact", "sample"])
 def test_accumulate_state_does_not_grow_with_generations(method):

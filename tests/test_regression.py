@@ -61,6 +61,7 @@ def _data(fam, seed, d, n, scale=1.0):
 # ----------------------------------------------------------------------------- exact
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("design", ["fresh", "fixed"])
 @pytest.mark.parametrize("ridge", [0.0, 2.5])
@@ -209,6 +210,7 @@ def test_ridge_allows_more_weights_than_rows():
     np.testing.assert_allclose(w, np.linalg.solve(x.T @ x + 0.5 * np.eye(6), x.T @ y), rtol=1e-10)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_record_and_runner_validation():
     rec = regression_record((1.0, -2.0))
@@ -236,6 +238,7 @@ def _small_run(d, design, ridge, budget=0, chunk_chains=None):
     return run_regression(_key(2), chunk_chains=chunk_chains, progress=False, **kw)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("d, design, ridge", [(1, "fresh", 0.3), (3, "fixed", 0.0)])
 def test_chains_bit_identical_across_chunk_sizes(d, design, ridge):
@@ -246,6 +249,7 @@ def test_chains_bit_identical_across_chunk_sizes(d, design, ridge):
     np.testing.assert_array_equal(a.moments["test_error"].mean, b.moments["test_error"].mean)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_subsample_with_the_whole_pool_is_accumulate():
     """subsample(budget = every point ever stored) trains on exactly the accumulated rows.

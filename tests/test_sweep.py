@@ -364,6 +364,7 @@ def _tiny(ckpt, **kw):
     return sweep("gaussian", {"sample_size": [5]}, **args)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_a_finished_checkpoint_is_reused_not_recomputed(tmp_path):
     first = _tiny(tmp_path)

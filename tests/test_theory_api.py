@@ -57,6 +57,7 @@ def test_every_public_function_has_the_argument_rule():
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("mod,name", WITH_COMMON)
 def test_common_keywords_accepted(mod, name):
@@ -78,6 +79,7 @@ NO_EFFECT = [
 ]
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("mod,name,extra", NO_EFFECT)
 def test_keywords_without_effect_leave_the_value(mod, name, extra):
@@ -247,6 +249,7 @@ DOC_MODULES = [
 ]
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("name", DOC_MODULES)
 def test_docstring_examples(name):

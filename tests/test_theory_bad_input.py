@@ -110,6 +110,7 @@ def test_shapes_that_do_not_broadcast(mod, name, a, va, b, vb):
 # The examples of issue 17, one by one.
 
 
+@pytest.mark.costly
 def test_lists_accepted_everywhere_like_arrays():
     np.testing.assert_array_equal(tg.expected_variance([1, 2], 10), [1.0, 1.0])
     np.testing.assert_array_equal(
@@ -179,6 +180,7 @@ def test_checks_skipped_on_tracers_but_shapes_checked():
         jax.jit(lambda n: tg.expected_variance(n, jnp.ones(3) * 10))(jnp.ones(2))
 
 
+@pytest.mark.costly
 def test_results_unchanged_by_conversion():
     for mod, funcs in CASES.items():
         for name, kwargs in funcs.items():

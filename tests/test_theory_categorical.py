@@ -130,6 +130,7 @@ def transform_ref(p, temperature=1.0, top_k=None, top_p=None):
 NS = [0, 1, 2, 3, 7, 20]
 
 
+@pytest.mark.costly
 @pytest.mark.parametrize("m", [2, 3, 5])
 def test_survival_against_matrix_powers(m):
     ps = np.array([0.0, 1.0, 1.0 / m, 0.3, 0.5, 0.99, 1e-9])
@@ -158,6 +159,7 @@ def test_survival_banded_matrix_against_dense():
     np.testing.assert_allclose(got, survival_ref(ns, m, ps), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.costly
 def test_survival_shape_dtype_and_jit():
     assert categorical.survival_probability(3, 10, 0.2).shape == ()
     assert categorical.survival_probability(3, 10, np.full((2, 3), 0.2)).shape == (2, 3)
@@ -178,6 +180,7 @@ def test_survival_shape_dtype_and_jit():
         jax.jit(lambda m: categorical.survival_probability(3, m, 0.2))(10)
 
 
+@pytest.mark.costly
 def test_survival_is_absorbing_and_tends_to_fixation():
     m = 20
     ps = np.array([0.05, 0.3, 0.5, 0.95])
@@ -242,6 +245,7 @@ def test_heterozygosity_closed_forms_and_limits():
     assert out32.dtype == jnp.float32
 
 
+@pytest.mark.costly
 def test_support_size_and_fixation_against_composition_chain():
     m = 4
     p0 = np.array([0.6, 0.3, 0.1])
@@ -294,6 +298,7 @@ def absorption_by_propagation(m, p0):
         cur = cur @ mat
 
 
+@pytest.mark.costly
 def test_absorption_two_categories_against_numpy_solve():
     ps = [0.1, 0.97, 0.5]  # the batch shape of the diffusion test below: shared compilations
     for m in (5, 30, 1000):
@@ -306,12 +311,14 @@ def test_absorption_two_categories_against_numpy_solve():
     np.testing.assert_allclose(edges, [0.0, 0.0, absorption_two_ref(5, 0.5)], rtol=1e-12)
 
 
+@pytest.mark.costly
 def test_absorption_three_and_four_categories_against_propagation():
     for m, p0 in ((4, [0.2, 0.3, 0.5]), (8, [0.6, 0.3, 0.1]), (3, [0.1, 0.2, 0.3, 0.4])):
         got = float(categorical.mean_absorption_time(m, p0))
         np.testing.assert_allclose(got, absorption_by_propagation(m, np.array(p0)), rtol=1e-11)
 
 
+@pytest.mark.costly
 def test_absorption_zero_categories_batches_and_tracing():
     m = 8
     two = float(categorical.mean_absorption_time(m, [0.3, 0.7]))
@@ -329,6 +336,7 @@ def test_absorption_zero_categories_batches_and_tracing():
         categorical.mean_absorption_time(10, [0.5, 0.5], max_states=0)
 
 
+@pytest.mark.costly
 def test_diffusion_error_within_stated_bound():
     """0 <= diffusion - exact <= ln(M)/3 + 1 fits (docstring of mean_absorption_time)."""
     ps = np.array([[p, 1 - p] for p in (0.1, 0.3, 0.5)])
@@ -381,6 +389,7 @@ def test_suresh_g_recursion_and_bounds():
     np.testing.assert_allclose(jax.jit(categorical.suresh_g)(jnp.array([5, 9])), ref[[4, 8]])
 
 
+@pytest.mark.costly
 def test_poisson_survival_against_truncated_poisson_chain():
     top = 300
     x = np.arange(top + 1)
@@ -407,6 +416,7 @@ def test_poisson_survival_against_truncated_poisson_chain():
     )
 
 
+@pytest.mark.costly
 def test_suresh_bounds_bracket_the_poisson_chain():
     n = np.concatenate([np.arange(1, 2001), [5000, 10_000]])[:, None]
     counts = np.array([0, 1, 2, 5, 20, 100])[None, :]
@@ -422,6 +432,7 @@ def test_suresh_bounds_bracket_the_poisson_chain():
     assert (float(lo), float(hi)) == (0.25, 0.75)
 
 
+@pytest.mark.costly
 def test_suresh_bounds_and_binomial_chain_at_large_m():
     """M = 2000: Poisson <= binomial always (convex order); the C = 3 upper bound holds for n <= M."""
     m = 2000
@@ -465,6 +476,7 @@ def test_suresh_bounds_and_binomial_chain_at_large_m():
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.costly
 def test_sampling_transform_hand_cases():
     # Hugging Face order: temperature, then top-k, then top-p.
     got = categorical.sampling_transform([0.5, 0.25, 0.15, 0.1], 0.5, 3, 0.9)
@@ -501,6 +513,7 @@ def test_sampling_transform_hand_cases():
         )
 
 
+@pytest.mark.costly
 def test_trajectory_temperature_closed_form_and_limits():
     rng = np.random.default_rng(0)
     p0 = rng.dirichlet(np.ones(6))

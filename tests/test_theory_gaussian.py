@@ -538,6 +538,7 @@ def test_expected_w2_squared(estimator):
         np.testing.assert_allclose(big, 2 * sigma0**2, rtol=1e-12)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_markov_tail_bound_is_a_bound(estimator):
@@ -568,6 +569,7 @@ def test_markov_tail_bound_is_a_bound(estimator):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_cdf_n1_against_chi2(estimator):
@@ -609,6 +611,7 @@ SADDLEPOINT_BOUND = {1: 0.055, 2: 0.025, 5: 0.008, 50: 5e-4, 500: 2e-5}
 PROBS = np.array([1e-30, 1e-12, 1e-6, 1e-3, 0.05, 0.3, 0.5, 0.7, 0.95, 1 - 1e-6, 1 - 1e-10])
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("m", [2, 3, 10, 100, 1000])
 def test_saddlepoint_accuracy_and_normal_failure(m):
@@ -626,6 +629,7 @@ def test_saddlepoint_accuracy_and_normal_failure(m):
         assert err_normal > max(0.3, 10 * bound), (m, n, err_normal)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_saddlepoint_deep_lower_tail_and_mle_shift():
     # Relative accuracy deep in the lower tail (no underflow before 1e-300);
@@ -643,6 +647,7 @@ def test_saddlepoint_deep_lower_tail_and_mle_shift():
     np.testing.assert_allclose(cdf_jit(x, n, k, "mle"), b, rtol=1e-10, atol=1e-300)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_cdf_special_values_and_scaling():
     s0 = 2.0
@@ -675,6 +680,7 @@ def test_cdf_special_values_and_scaling():
         assert np.max(np.abs(dd[1:-1] - 0.5 * (dd[:-2] + dd[2:]))) < 1e-6
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_collapse_probability():
     eps = np.array([1e-6, 1e-2, 0.5, 2.0])
@@ -708,6 +714,7 @@ def test_quantile_inverts_cdf():
     )
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_median_tail_mass():
     ks = (0.0, 1.0, 2.0, 3.0)
@@ -752,6 +759,7 @@ def _idx(values, grid):
     return [int(np.flatnonzero(grid == v)[0]) for v in values]
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_expected_tail_mass_n1_n2_against_quadrature(tail_table, estimator):
@@ -823,6 +831,7 @@ def test_expected_tail_mass_against_large_monte_carlo(m):
         assert np.all(np.abs(z) < z_crit), (m, e, z)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_expected_tail_mass_large_m_delta_method(tail_table):
     # Y_n concentrates at E[Y_n] = 1 + n/M (unbiased). Taylor with the exact
@@ -869,6 +878,7 @@ def test_expected_tail_mass_limits(tail_table):
     )
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_expected_tail_mass_jit_grad_float32(tail_table):
     # jit in k and sample_size (n static); grad in k against finite differences.
@@ -928,6 +938,7 @@ def _split(args):
     return [args[i] for i in pos], pos, rebuild
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_jit_grad_broadcast_float32(name):
@@ -987,6 +998,7 @@ ITERATIVE = {
 }
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("name", sorted(ITERATIVE))
 def test_iterative_jit_grad_broadcast_float32(name):
@@ -1062,6 +1074,7 @@ def test_traced_values_are_not_validated():
     assert math.isfinite(float(out))
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("m,est", [(2, "unbiased"), (3, "mle"), (10, "mle"), (1000, "unbiased")])
 def test_n1_is_exact_chi_square(m, est):

@@ -472,6 +472,7 @@ def schedule_reference(n, ms, estimator):
     return f(var_mu), f(prod_r) - 2 * math.exp(log_es) + 1
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 @pytest.mark.parametrize("estimator", ["mle", "unbiased"])
 def test_schedule_w2_against_direct_computation(estimator):

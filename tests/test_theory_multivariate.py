@@ -48,6 +48,7 @@ def _ref_drift(m, d, est, start=1):
     return np.sum(terms), scale
 
 
+@pytest.mark.costly
 @pytest.mark.parametrize("est", ["mle", "unbiased"])
 @pytest.mark.parametrize("m,d", CASES)
 def test_log_det_mean_against_scipy(m, d, est):

@@ -233,6 +233,7 @@ def test_ridge_rank_deficient_design(regime):
     np.testing.assert_allclose(res.variance, [1.69 * v for _, v in ref], rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.costly
 @pytest.mark.unit
 def test_ridge_closed_forms_and_limits():
     kappa = np.array([0.5, 2.0, 7.0])
