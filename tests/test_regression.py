@@ -223,8 +223,9 @@ def test_record_and_runner_validation():
         run_regression(_key(0), w_star=[1.0, 2.0], **kw)
     with pytest.raises(ValueError, match="budget=3, dim=3"):
         run_regression(_key(0), regime=Regime.subsample(3), **kw)
-    with pytest.raises(ValueError, match="regime must be a Regime"):
-        run_regression(_key(0), regime="accumulate", **kw)
+    # kind names are accepted as sweeps give them; anything else is refused by name
+    with pytest.raises(ValueError, match="regime='forever' is not a Regime"):
+        run_regression(_key(0), regime="forever", **kw)
 
 
 SMALL = dict(num_samples=6, noise=1.0, num_chains=256, num_generations=3, dtype=F64)
