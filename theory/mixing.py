@@ -48,19 +48,9 @@ Conventions of this module (those of :mod:`theory.gaussian`):
   (``accumulate_mean_variance`` and ``anchored_mean`` model a known variance:
   ``estimator`` is validated and has no effect). ``power_schedule`` builds
   an input (a schedule) and takes neither.
-* Float64 without ``jax_enable_x64`` (``theory._precision``). With x64 on,
-  every function runs as written. With x64 off (a plain Python session) and
-  every argument concrete, the function is evaluated inside
-  ``jax.enable_x64(True)`` and ``jax.ensure_compile_time_eval()`` and returns
-  NumPy arrays: the float64 values of an x64 session, bit for bit (so
-  ``expected_std(60, 17, "mle")`` is exact to 4e-14 instead of 5e-5). Under
-  a user's ``jax.jit`` / ``jax.grad`` / ``jax.vmap`` without x64, traced
-  arguments are computed in the tracer's dtype (float32) and the result is a
-  tracer (usable, differentiable, float32-accurate); a call whose arguments
-  are all concrete inside such a ``jit`` is evaluated at trace time in float64
-  and enters the program as a constant. The dtype rule is the x64 one: the
-  promotion of the inputs with Python ``float``, so an explicitly float32
-  array (also a ``jnp`` array created without x64) computes in float32.
+* Float64 without ``jax_enable_x64``: concrete calls answer in float64 (NumPy
+  arrays); traced calls under a user's ``jit``/``grad``/``vmap`` compute in the
+  tracer's dtype. The rule, once: :mod:`theory._precision`.
 * Arguments (``theory._validate``, one rule for every theory module): Python
   numbers, lists and tuples, NumPy and JAX arrays are accepted;
   integer-valued arguments must hold integers of magnitude at most ``2**53``
