@@ -113,8 +113,12 @@ def fit(family: Family, key, data):
     return family.fit(key, data), ()
 
 
-def fit_stats(family: Family, key, stats):
-    """``(params, info)`` of ``family`` fitted to a summary (``DataOps.fit_stats``)."""
+def fit_stats(family: Family, key, stats, previous=None):
+    """``(params, info)`` of ``family`` fitted to a summary (``DataOps.fit_stats``);
+    families with ``DataOps.fit_stats_warm`` start from ``previous`` (the current fit)
+    when it is given."""
+    if previous is not None and family.ops.fit_stats_warm is not None:
+        return family.ops.fit_stats_warm(key, stats, previous)
     if family.ops.fit_stats_info is not None:
         return family.ops.fit_stats_info(key, stats)
     return family.ops.fit_stats(key, stats), ()

@@ -544,7 +544,7 @@ def make_regime_step(
         else:  # replace
             train = syn
         count = ops.count(train)
-        new, fit_info = fit_stats(family, k_fit, train)
+        new, fit_info = fit_stats(family, k_fit, train, params)
         new = _select(count >= ops.min_count, new, params)
         return RegimeState(new, t, pool), RegimeInfo(count.astype(dtype), fit_info)
 

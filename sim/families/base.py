@@ -75,6 +75,10 @@ class DataOps(NamedTuple):
         verifier keeps, each independently with probability ``accept(value)``
         (categorical: ``accept`` maps category indices to probabilities).
         Families with ``points`` are thinned by the regimes themselves.
+      fit_stats_warm: optional ``fit_stats_warm(key, stats, previous) -> (params, info)``:
+        a fit that starts from the previous generation's params (warm start, as
+        fine-tuning does: a neural model's weights); the regimes call it, when
+        present, instead of ``fit_stats_info``/``fit_stats``.
     """
 
     stats: Callable[..., Stats]
@@ -89,6 +93,7 @@ class DataOps(NamedTuple):
     subsample: Callable[[Any, Stats, int, int], Stats] | None = None
     thin: Callable[[Any, Data, Callable], Stats] | None = None
     fit_stats_info: Callable[[Any, Stats], tuple[Params, Any]] | None = None
+    fit_stats_warm: Callable[[Any, Stats, Params], tuple[Params, Any]] | None = None
 
 
 class Family(NamedTuple):
