@@ -13,8 +13,10 @@ Submodules:
     poisson: the recursively refitted Poisson rate, a critical Galton-Watson
         process (THEORY.md D5): mean, variance, absorption at 0, survival.
     multivariate: the refitted d-dimensional full-covariance Gaussian (W1, W2).
+    kde: the Gaussian kernel density estimate refitted to its own samples (K1):
+        fixed and rule-of-thumb bandwidths, replace and accumulate.
 """
 
-from theory import categorical, gaussian, mixing, multivariate, poisson, regression
+from theory import categorical, gaussian, kde, mixing, multivariate, poisson, regression
 
-__all__ = ["categorical", "gaussian", "mixing", "multivariate", "poisson", "regression"]
+__all__ = ["categorical", "gaussian", "kde", "mixing", "multivariate", "poisson", "regression"]
