@@ -7,7 +7,7 @@ For the fit's stored points :math:`x_1..x_N` (mean :math:`\bar x`, MLE variance
   ``theory.kde.expected_variance``);
 * ``points_var`` :math:`S`, the stored points' MLE variance;
 * ``mean`` :math:`\bar x`, the fitted distribution's mean;
-* ``bandwidth`` :math:`h` (at generation 0, the real distribution held as a
+* ``fit_bandwidth`` :math:`h` (at generation 0, the real distribution held as a
   one-point KDE: :math:`\sigma_0`);
 * ``heldout_loglik`` :math:`\frac1H \sum_j \log \hat f(y_j)`, the mean
   log-density of a held-out real sample :math:`y_1..y_H \sim N(\mu_0, \sigma_0^2)`.
@@ -46,7 +46,7 @@ class KDERecord(NamedTuple):
     variance: jax.Array  # shape=(), S + h^2
     points_var: jax.Array  # shape=(), S, the stored points' MLE variance
     mean: jax.Array  # shape=(), the stored points' mean
-    bandwidth: jax.Array  # shape=(), h
+    fit_bandwidth: jax.Array  # shape=(), h (not "bandwidth": that names the sweep setting)
     heldout_loglik: jax.Array  # shape=(), mean log-density of the shared held-out sample
     tail_mass: jax.Array  # shape=(), P_fit(|X - mu0| > k sigma0)
 

@@ -72,7 +72,7 @@ def build(s: dict, traced_names: tuple, num_chains: int, num_generations: int):
         num_generations=num_generations,
         # a few buffers of the capacity, and the (held-out x capacity) log-likelihood terms
         chain_elements=cap * (s["heldout_size"] + 4) + m,
-        snapshot_fields=("variance", "bandwidth"),
+        snapshot_fields=("variance", "fit_bandwidth"),
     )
 
 
