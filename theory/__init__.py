@@ -13,10 +13,21 @@ Submodules:
     poisson: the recursively refitted Poisson rate, a critical Galton-Watson
         process (THEORY.md D5): mean, variance, absorption at 0, survival.
     multivariate: the refitted d-dimensional full-covariance Gaussian (W1, W2).
+    bayes: the conjugate Normal-Inverse-Gamma posterior refitted to draws of its
+        predictive, refit from the prior and sequential updating.
     kde: the Gaussian kernel density estimate refitted to its own samples (K1):
         fixed and rule-of-thumb bandwidths, replace and accumulate.
 """
 
-from theory import categorical, gaussian, kde, mixing, multivariate, poisson, regression
+from theory import bayes, categorical, gaussian, kde, mixing, multivariate, poisson, regression
 
-__all__ = ["categorical", "gaussian", "kde", "mixing", "multivariate", "poisson", "regression"]
+__all__ = [
+    "bayes",
+    "categorical",
+    "gaussian",
+    "kde",
+    "mixing",
+    "multivariate",
+    "poisson",
+    "regression",
+]
