@@ -359,7 +359,13 @@ def chain_elements(regime: Regime | None, sample_size: int, exact: bool, num_gen
 
 
 def check_regime_setting(settings: dict) -> None:
-    """Validates ``regime`` (and ``alpha``, ``lam``, ``mixing`` where they apply)."""
+    """Validates ``regime``, and ``mixing`` whatever the regime (a sweep may set it
+    beside a regime that ignores it: a typo must not pass there either)."""
+    from sim.regimes import MIXINGS
+
+    mixing = settings.get("mixing", "fixed")
+    if mixing not in MIXINGS:
+        raise ValueError(f"mixing={mixing!r} is not one of {MIXINGS}")
     regime_from_settings(
         settings["regime"],
         settings.get("alpha", 0.0),

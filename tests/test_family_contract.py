@@ -378,9 +378,7 @@ def _generic_bad(spec):
 
 
 # Settings a spec does not check where its part is off (found by these tests).
-KNOWN_GAPS = {
-    "mixing": "sim.spec.check_regime_setting checks mixing only under regime='fresh'",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _bad_case(name, setting, value):
