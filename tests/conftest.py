@@ -11,6 +11,8 @@ per test where a module mixes kinds); a test without one is named in a warning.
 """
 
 import os
+import shutil
+import tempfile
 import warnings
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -19,6 +21,27 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+
+def _compilation_cache() -> str:
+    """One persistent compilation cache for the whole test run (all xdist workers and
+    the experiments' subprocesses): many tests build the same programs from new
+    closures, and the cache turns the repeats into disk reads. ``$MODEL_COLLAPSE_CACHE``
+    when set (empty: off), else a directory made for this run; the first process to
+    get here (the xdist controller, or the only one) makes it and hands it down."""
+    global _MADE
+    path = os.environ.get("MODEL_COLLAPSE_CACHE")
+    if path is None:
+        path = _MADE = tempfile.mkdtemp(prefix="model-collapse-tests-")
+        os.environ["MODEL_COLLAPSE_CACHE"] = path
+    if path:
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return path
+
+
+_MADE = None
+_compilation_cache()
 
 
 def pytest_addoption(parser):
@@ -34,6 +57,11 @@ MARKERS = {
     "costly": "a unit test measured at 3 s or more on 2 cores (compiles): out of the fast subset",
 }
 KINDS = ("unit", "statistical", "e2e", "multiprocess")
+
+
+def pytest_unconfigure(config):
+    if _MADE is not None:
+        shutil.rmtree(_MADE, ignore_errors=True)
 
 
 def pytest_configure(config):
