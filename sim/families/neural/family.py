@@ -183,7 +183,13 @@ def built(cfg: Config) -> _Built:
     """The source's table, the windows and the model's pure functions of a config."""
     src = markov_source(cfg.vocab_size, cfg.order, cfg.zipf, cfg.support, cfg.source_seed)
     init, apply, n = model_fns(
-        cfg.model, cfg.vocab_size, cfg.context, cfg.embed, cfg.hidden, cfg.heads, cfg.layers,
+        cfg.model,
+        cfg.vocab_size,
+        cfg.context,
+        cfg.embed,
+        cfg.hidden,
+        cfg.heads,
+        cfg.layers,
         cfg.dtype,
     )
     return _Built(
@@ -224,8 +230,9 @@ def neural_family(cfg: Config, rule: DecodeRule, learning_rate) -> Family:
     v, k, length = cfg.vocab_size, cfg.context, cfg.seq_len
     dt = jnp.dtype(cfg.dtype)
     rows = num_contexts(v, k)
-    log_src = np.where(b.source_table > 0, np.log(np.where(b.source_table > 0, b.source_table, 1)),
-                       -np.inf)
+    log_src = np.where(
+        b.source_table > 0, np.log(np.where(b.source_table > 0, b.source_table, 1)), -np.inf
+    )
 
     def sample(key, params, n):
         keys = jax.random.split(key, n)
@@ -236,13 +243,16 @@ def neural_family(cfg: Config, rule: DecodeRule, learning_rate) -> Family:
         idx = _windows_of(data, v, k)
         flat = idx * v + data
         w = jnp.ones(data.shape[:1], dt) if weights is None else weights.astype(dt)
-        counts = jnp.zeros((rows * v,), dt).at[flat.ravel()].add(
-            jnp.broadcast_to(w[:, None], flat.shape).ravel()
+        counts = (
+            jnp.zeros((rows * v,), dt)
+            .at[flat.ravel()]
+            .add(jnp.broadcast_to(w[:, None], flat.shape).ravel())
         )
         ll = jnp.asarray(log_src, dt).ravel()[flat]  # (n, L), -inf where impossible
         nll = -jnp.mean(ll, axis=1)
         bins = jnp.where(
-            jnp.isfinite(nll), jnp.searchsorted(jnp.asarray(b.edges, dt), nll, side="right"),
+            jnp.isfinite(nll),
+            jnp.searchsorted(jnp.asarray(b.edges, dt), nll, side="right"),
             NUM_BINS - 1,
         )
         bins = jnp.clip(bins, 1, NUM_BINS - 1) - 1  # nll >= 0: bins 0..13, >= 2H: 14, inf: 15

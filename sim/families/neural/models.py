@@ -51,9 +51,7 @@ class Block(nnx.Module):
     def __init__(self, embed, heads, dtype, rngs):
         kw = dict(param_dtype=dtype, dtype=dtype, rngs=rngs)
         self.ln1 = nnx.LayerNorm(embed, **kw)
-        self.attn = nnx.MultiHeadAttention(
-            num_heads=heads, in_features=embed, decode=False, **kw
-        )
+        self.attn = nnx.MultiHeadAttention(num_heads=heads, in_features=embed, decode=False, **kw)
         self.ln2 = nnx.LayerNorm(embed, **kw)
         self.up = nnx.Linear(embed, 4 * embed, **kw)
         self.down = nnx.Linear(4 * embed, embed, **kw)

@@ -115,16 +115,17 @@ def _corpus_summaries(counts, cfg: Config, c: RecordConstants, dt):
     def by_bucket(present, bucket):
         size = np.bincount(bucket[bucket >= 0], minlength=NUM_BUCKETS)
         b = jnp.asarray(np.where(bucket >= 0, bucket, 0))
-        hits = jnp.zeros((NUM_BUCKETS,), dt).at[b].add(
-            jnp.where(jnp.asarray(bucket >= 0), present.astype(dt), 0)
+        hits = (
+            jnp.zeros((NUM_BUCKETS,), dt)
+            .at[b]
+            .add(jnp.where(jnp.asarray(bucket >= 0), present.astype(dt), 0))
         )
         return hits / jnp.asarray(np.maximum(size, 1), dt)
 
     tok_b, big_b = c.token_bucket, c.bigram_bucket
     tok_present, big_present = uni > 0, prev.reshape(-1) > 0
-    distinct = jnp.stack(
-        [jnp.sum(tok_present), jnp.sum(big_present), jnp.sum(counts.reshape(-1, v)[c.real_rows] > 0)]
-    ).astype(dt)
+    grams = jnp.sum(counts.reshape(-1, v)[c.real_rows] > 0)
+    distinct = jnp.stack([jnp.sum(tok_present), jnp.sum(big_present), grams]).astype(dt)
     return by_bucket(tok_present, tok_b), by_bucket(big_present, big_b), distinct
 
 
@@ -151,8 +152,10 @@ def neural_record(cfg: Config, sample_size: int, holdout: int):
         params = state.params
         q = params.table[c.real_rows]  # (V**k, V)
         logq = jnp.log(q)
-        kl = jnp.sum(jnp.asarray(c.pi, dt)[:, None] * (jnp.asarray(plogp, dt) - jnp.where(
-            p_real > 0, jnp.asarray(p_real, dt) * logq, 0)))
+        kl = jnp.sum(
+            jnp.asarray(c.pi, dt)[:, None]
+            * (jnp.asarray(plogp, dt) - jnp.where(p_real > 0, jnp.asarray(p_real, dt) * logq, 0))
+        )
         ce = -jnp.sum(jnp.asarray(hold, dt) * jnp.where(hold > 0, logq, 0)) / hold_total
         # the model's chain on real windows: c = (x_1..x_k) -> (x_2..x_k, y)
         qk = q.reshape((v,) * k + (v,))

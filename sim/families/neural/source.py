@@ -9,9 +9,9 @@ row
     P(y \mid x) = \frac{u_y \, \mathbf 1[y \in S_x]}{\sum_{z \in S_x} u_z},
     \qquad S_x = \{(x_o + 1) \bmod V\} \cup \{0 : x_o = 0\} \cup E_x,
 
-where :math:`E_x` is ``support - 1`` tokens (``support - 2`` when :math:`x_o = 0`) drawn without replacement with
+where :math:`E_x` is ``support - 1`` tokens drawn without replacement with
 probabilities :math:`u` (from the PRNG key of ``seed``): each row is the Zipf law
-restricted to a small support (duplicates merge, so a row has at most ``support``
+restricted to a small support (duplicates merge, so a row has at most ``support`` + 1
 tokens), so frequent tokens follow most contexts and rare tokens (and rare bigrams)
 follow few. The successor :math:`x_o + 1` in every row makes the chain on contexts
 reach the cycle :math:`0 \to 1 \to \dots \to V-1 \to 0` from every context (one
@@ -152,9 +152,9 @@ def context_tokens(vocab_size: int, context: int) -> np.ndarray:
 def real_context_rows(vocab_size: int, context: int) -> np.ndarray:
     """Indices of the windows without BOS, in base-V order of their tokens."""
     b = vocab_size + 1
-    toks = np.stack(
-        np.meshgrid(*[np.arange(vocab_size)] * context, indexing="ij"), -1
-    ).reshape(-1, context)
+    toks = np.stack(np.meshgrid(*[np.arange(vocab_size)] * context, indexing="ij"), -1).reshape(
+        -1, context
+    )
     return (toks * b ** np.arange(context - 1, -1, -1)).sum(1).astype(np.int64)
 
 

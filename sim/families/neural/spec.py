@@ -121,9 +121,7 @@ def config(s: dict) -> Config:
 def decode_rule(s: dict, temperature=None) -> DecodeRule:
     """The decoding rule of settings (``temperature`` overrides, possibly traced)."""
     tau = s.get("temperature", 1.0) if temperature is None else temperature
-    bias = SamplingBias(
-        tau, s["top_k"] or None, None if s["top_p"] >= 1 else s["top_p"]
-    )
+    bias = SamplingBias(tau, s["top_k"] or None, None if s["top_p"] >= 1 else s["top_p"])
     return DecodeRule(bias, s["greedy"], s["repetition_penalty"])
 
 
