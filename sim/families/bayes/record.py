@@ -6,6 +6,9 @@ r"""What a Bayesian chain records per generation: posterior moments of the fitte
 * ``pred_var``: the variance of the one-point predictive,
   :math:`(1 + 1/\kappa_n)\beta_n/(\alpha_n-1)`;
 * ``error_sq``: :math:`(\mu_n - m)^2` for the real mean :math:`m`.
+
+A NUTS fit (:class:`~sim.families.bayes.nuts.NutsParams`) records the same fields
+from its draws' averages (``pred_var`` = E[sigma^2] + Var(mu)).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import jax.numpy as jnp
 
 from sim._validate import check_float
 from sim.families.bayes.family import BayesParams, posterior_moments
+from sim.families.bayes.nuts import NutsParams
 
 
 class BayesRecord(NamedTuple):
@@ -36,7 +40,11 @@ def bayes_record(real_mean: float = 0.0):
     real_mean = check_float(real_mean, "real_mean")
 
     def record(params: BayesParams) -> BayesRecord:
-        var_mean, log_var_mean, pred_var = posterior_moments(params)
+        if isinstance(params, NutsParams):
+            var_mean = params.var_mean
+            log_var_mean, pred_var = jnp.log(var_mean), var_mean + params.mean_var
+        else:
+            var_mean, log_var_mean, pred_var = posterior_moments(params)
         return BayesRecord(
             params.mean, var_mean, log_var_mean, pred_var, jnp.square(params.mean - real_mean)
         )

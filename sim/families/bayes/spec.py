@@ -11,6 +11,11 @@ Two updates (``update``):
   (one O(1) summary per chain). Only the plain chain (``regime="replace"``) is
   offered: pooling data on top of it would count them twice, and mixing real data
   into a sequential update is not a regime of the engine.
+
+Two fits (``fit``): ``"conjugate"`` (the closed form) and ``"nuts"`` (numpyro's NUTS,
+``nuts_chains`` chains of ``nuts_warmup`` + ``nuts_samples`` steps per fit, inside
+the same vmapped, scanned program; joint predictive only; see
+:mod:`sim.families.bayes.nuts`).
 """
 
 from __future__ import annotations
@@ -21,16 +26,22 @@ from sim import spec as _spec
 from sim._validate import check_float, check_int
 from sim.families import register
 from sim.families.bayes.family import PREDICTIVES, Prior, bayes_family, check_prior, real_params
+from sim.families.bayes.nuts import nuts_family, real_nuts_params
 from sim.families.bayes.record import bayes_record
 from sim.regimes import Regime
 
 UPDATES = ("refit", "sequential")
+FITS = ("conjugate", "nuts")
 PRIOR = ("mu0", "kappa0", "alpha0", "beta0")
 
 DEFAULTS = dict(
     sample_size=10,
     update="refit",
     predictive="joint",
+    fit="conjugate",
+    nuts_warmup=200,
+    nuts_samples=200,
+    nuts_chains=2,
     mu0=0.0,
     kappa0=1.0,
     alpha0=3.0,
@@ -53,6 +64,16 @@ def check(s: dict) -> dict:
         raise ValueError(f"update={s['update']!r} is not one of {UPDATES}")
     if s["predictive"] not in PREDICTIVES:
         raise ValueError(f"predictive={s['predictive']!r} is not one of {PREDICTIVES}")
+    if s["fit"] not in FITS:
+        raise ValueError(f"fit={s['fit']!r} is not one of {FITS}")
+    s["nuts_warmup"] = check_int(s["nuts_warmup"], "nuts_warmup", 1)
+    s["nuts_samples"] = check_int(s["nuts_samples"], "nuts_samples", 1)
+    s["nuts_chains"] = check_int(s["nuts_chains"], "nuts_chains", 1)
+    if s["fit"] == "nuts" and s["predictive"] != "joint":
+        raise ValueError(
+            f"predictive={s['predictive']!r} with fit='nuts': a NUTS fit samples by its "
+            "posterior draw (the joint predictive) only"
+        )
     s.update(check_prior(*(s[k] for k in PRIOR))._asdict())
     s["real_mean"] = check_float(s["real_mean"], "real_mean")
     s["real_sd"] = check_float(s["real_sd"], "real_sd", positive=True)
@@ -88,14 +109,18 @@ def build(s: dict, traced_names: tuple, num_chains: int, num_generations: int):
     regime = chain_regime(s)
     predictive = s["predictive"]
 
+    nuts = s["fit"] == "nuts"
+    nuts_args = (s["nuts_warmup"], s["nuts_samples"], s["nuts_chains"])
+
     def family_of(th):
-        return bayes_family(Prior(*(th[k] if k in th else s[k] for k in PRIOR)), predictive)
+        prior = Prior(*(th[k] if k in th else s[k] for k in PRIOR))
+        return nuts_family(prior, *nuts_args) if nuts else bayes_family(prior, predictive)
 
     elements = _spec.chain_elements(regime, m, exact, num_generations)
     return _spec.chain_program(
         family_of=family_of,
-        static_family=bayes_family(Prior(0.0, 1.0, 1.0, 1.0), predictive),
-        real=real_params(s["real_mean"], s["real_sd"], s["dtype"]),
+        static_family=family_of({k: 1.0 for k in PRIOR}),
+        real=(real_nuts_params if nuts else real_params)(s["real_mean"], s["real_sd"], s["dtype"]),
         record=bayes_record(s["real_mean"]),
         sample_size=m,
         regime=regime,
@@ -161,6 +186,7 @@ def example() -> _spec.Example:
         ),
         bad=(
             ("sample_size", 1),
+            ("nuts_chains", 0),
             ("kappa0", 0.0),
             ("alpha0", -1.0),
             ("alpha0", 0.0),
