@@ -11,8 +11,10 @@ here names a family.
   orders differ by at most 2 eps x it; additive summaries (categorical, Poisson,
   regression) and the Gaussian (Chan's update, whose shift is multiplied by a zero
   count) merge with ``empty`` exactly (measured), a re-factored summary (the
-  multivariate QR scatter) to about 1.3 eps. ``count`` counts, and ``fit_stats(stats(x))
-  == fit(x)`` bit for bit (the same arithmetic, compiled separately).
+  multivariate QR scatter) to about 1.3 eps; a summary that stores its points
+  (Gaussian mixtures: EM has no finite statistic) concatenates them, exactly.
+  ``count`` counts, and ``fit_stats(stats(x)) == fit(x)`` bit for bit (the same
+  arithmetic, compiled separately).
 * Traced lanes: at each case of ``example().lanes``, the program with every traced
   setting as per-lane data (as a sweep builds it) against the static program at each
   lane's values, in one jitted program, compared as ``tests/test_dynamic_params.py``
@@ -118,6 +120,9 @@ def _assert_merged_equal(name, what, got, want, inputs):
         assert g.dtype == w.dtype, f"{name}: {what}: leaf {i} dtype"
         if not np.issubdtype(g.dtype, np.floating) or np.all(np.mod(w[np.isfinite(w)], 1) == 0):
             np.testing.assert_array_equal(g, w, err_msg=f"{name}: {what}: leaf {i} (integers)")
+            continue
+        if any(np.shape(t[i]) != w.shape for t in inputs):  # stored points, concatenated
+            np.testing.assert_array_equal(g, w, err_msg=f"{name}: {what}: leaf {i} (points)")
             continue
         scale = sum(np.abs(np.asarray(t[i])) for t in inputs)
         scale = np.where(np.isfinite(scale), scale, np.abs(w))
