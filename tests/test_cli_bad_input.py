@@ -27,6 +27,7 @@ from experiments import (
     categorical_report,
     common,
     gaussian_report,
+    kde_report,
     regression_report,
     remedies_report,
 )
@@ -37,12 +38,14 @@ STUDIES = {
     "categorical": categorical_report,
     "regression": regression_report,
     "remedies": remedies_report,
+    "kde": kde_report,
 }
 MODULES = {
     "gaussian": "experiments.gaussian_chain",
     "categorical": "experiments.categorical_chain",
     "regression": "experiments.regression_chain",
     "remedies": "experiments.remedies",
+    "kde": "experiments.kde_chain",
 }
 FLAG_VALUES = {
     name: common.define_flags(
@@ -158,6 +161,13 @@ IN_PROCESS = [
     # flags absl cannot parse, in the same one-line form
     ("gaussian", ["--generations=2.5"], "--generations=2.5: not an integer"),
     ("regression", ["--x64=maybe"], "--x64=maybe"),
+    # the KDE study (its own rows)
+    ("kde", ["--bandwidth=nan"], "--bandwidth=nan"),
+    ("kde", ["--bandwidth=0"], "--bandwidth=0: the bandwidth must be > 0"),
+    ("kde", ["--rules=scott,Scott"], "--rules=scott: listed twice"),
+    ("kde", ["--rules=epanechnikov"], "--rules=epanechnikov: choose from"),
+    ("kde", ["--accumulate_generations=1e6"], "--accumulate_generations=1000000: the study"),
+    ("kde", ["--noaccumulate", "--accumulate_generations=0"], "--accumulate_generations=0"),
     # the output directory
     ("gaussian", ["--output_dir="], "--output_dir=: empty"),
     ("categorical", ["--output_dir=/proc/no_such_dir"], "--output_dir=/proc/no_such_dir"),
