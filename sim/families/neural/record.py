@@ -74,6 +74,7 @@ class RecordConstants(NamedTuple):
     token_bucket: np.ndarray  # (V,)
     bigram_bucket: np.ndarray  # (V * V,)
     real_corpus: np.ndarray  # tokens (sample_size, seq_len) of a real corpus (generation 0)
+    holdout_tokens: np.ndarray  # tokens (holdout, seq_len) of the held-out corpus
 
 
 @functools.cache
@@ -102,6 +103,7 @@ def record_constants(cfg: Config, sample_size: int, holdout: int) -> RecordConst
         buckets(src.unigram),
         buckets(bigram.reshape(-1)),
         real,
+        held,
     )
 
 

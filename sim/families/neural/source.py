@@ -195,3 +195,40 @@ def stationary_windows(src: MarkovSource, context: int) -> np.ndarray:
         ).reshape(law.shape)
         law = law[..., None] * src.transition[last]
     return law.reshape(-1)
+
+
+def absence_probabilities(
+    table: np.ndarray, vocab_size: int, context: int, seq_len: int, pairs
+) -> np.ndarray:
+    r"""P(a sequence of ``seq_len`` tokens drawn from ``table`` never shows a pattern), exact.
+
+    A sequence is the chain on BOS-padded windows started at all-BOS: window :math:`c`
+    emits :math:`y` w.p. ``table[c, y]`` and moves to the shifted window. For each pattern
+    ``(a, y)`` in ``pairs`` (``a = -1``: the token :math:`y` anywhere; ``a >= 0``: the
+    bigram :math:`(a, y)`), the transitions that emit it are removed and the remaining
+    (sub-stochastic) mass after ``seq_len`` steps is the probability of avoiding it:
+    :math:`\mathbf e_{\mathrm{BOS}}^\top (T - R_{ay})^{L} \mathbf 1`. A corpus of :math:`M`
+    independent sequences misses it with probability the M-th power.
+
+    Returns:
+      float64 array of shape ``(len(pairs),)``.
+    """
+    v, b = vocab_size, vocab_size + 1
+    rows = b**context
+    pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+    nxt = (np.arange(rows)[:, None] * b + np.arange(v)[None, :]) % rows  # (rows, V)
+    last = np.arange(rows) % b  # last token of each window (V = BOS)
+    # mask[f, c, y] = 1 if the transition (c, y) is allowed for pattern f
+    allowed = np.ones((len(pairs), rows, v))
+    for f, (a, y) in enumerate(pairs):
+        allowed[f, :, y] = 0.0 if a < 0 else (last != a).astype(float)
+    mass = np.zeros((len(pairs), rows))
+    mass[:, rows - 1] = 1.0
+    flat = nxt.ravel()
+    for _ in range(seq_len):
+        moved = (mass[:, :, None] * table[None] * allowed).reshape(len(pairs), -1)
+        new = np.zeros_like(mass)
+        for f in range(len(pairs)):
+            new[f] = np.bincount(flat, weights=moved[f], minlength=rows)
+        mass = new
+    return mass.sum(1)
