@@ -5,12 +5,13 @@ fitted distribution's variance (``variance`` = stored points' MLE variance + h^2
 with ``theory.kde`` by z-scores with its Monte-Carlo standard error (``sem``), and
 the cross-chain variance of the fitted mean with its closed form (``var_se``, from
 the fourth moment), Bonferroni over all comparisons of a test at
-``tests/stats.FALSE_FAILURE_RATE``. Three chains: a fixed bandwidth (replace), Scott's
-rule (replace: geometric growth) and a fixed bandwidth under accumulate. Each
-is shown to reject a wrong formula on the same data: the Gaussian collapse formula
-without the h^2 term, r^n sigma0^2 (fixed h); the growth factor (M-1)/M + c^2/M^(2/5)
-with the MLE sd in place of the sample sd, r (1 + c^2 M^(-2/5)) (Scott); the replace
-formula (accumulate).
+``tests/stats.FALSE_FAILURE_RATE``. Four chains: a fixed bandwidth (replace), Scott's
+rule (replace: geometric growth), a fixed bandwidth with a fresh real fraction 0.2, and
+a fixed bandwidth under accumulate. Each is shown to reject a wrong formula on the
+same data: the Gaussian collapse formula without the h^2 term, r^n sigma0^2 (fixed h);
+the growth factor with the MLE sd in place of the sample sd, r (1 + c^2 M^(-2/5))
+(Scott); the Gaussian F1 formula without h^2 (fresh); the replace formula
+(accumulate).
 
 Exact unit tests: the record's ``tail_mass`` and ``heldout_loglik`` against a direct
 scipy computation of the mixture of normals; the sampler by a Kolmogorov-Smirnov test
@@ -37,11 +38,13 @@ from sim.families import kde as fk  # noqa: E402
 from sim.run import run  # noqa: E402
 from tests.stats import FALSE_FAILURE_RATE, assert_agree, assert_rejects  # noqa: E402
 from theory import kde as tk  # noqa: E402
+from theory import mixing  # noqa: E402
 
 # (label, settings, chains, generations); accumulate stores M t points per chain at fit t
 CASES = {
-    "fixed": (dict(sample_size=10, bandwidth=0.5, rule="fixed"), 20_000, 30),
-    "scott": (dict(sample_size=32, rule="scott"), 20_000, 10),
+    "fixed": (dict(sample_size=10, bandwidth=0.5, rule="fixed"), 10_000, 30),
+    "scott": (dict(sample_size=32, rule="scott"), 10_000, 10),
+    "fresh": (dict(sample_size=10, bandwidth=0.5, regime="fresh", alpha=0.2), 10_000, 20),
     "accumulate": (
         dict(sample_size=10, bandwidth=0.5, rule="fixed", regime="accumulate"),
         5_000,
@@ -71,6 +74,8 @@ def _theory(label, settings, n):
         return tk.expected_variance(n, m, h), tk.mean_variance(n, m, h)
     if label == "scott":
         return tk.rule_expected_variance(n, m, 1.0, "scott"), tk.rule_mean_variance(n, m)
+    if label == "fresh":
+        return tuple(tk.fresh_moments(n, m, h, settings["alpha"]))
     return tuple(tk.accumulate_moments(n, m, h))
 
 
@@ -81,6 +86,8 @@ def _wrong_variance(label, settings, n):
         return r**n  # the Gaussian MLE collapse, without the h^2 term
     if label == "scott":
         return (r * (1 + m**-0.4)) ** n  # the rule with the MLE sd
+    if label == "fresh":  # the Gaussian F1 chain, without the kernel's h^2
+        return mixing.fresh_fraction_variance(n, m, settings["alpha"]).expected_variance
     return tk.expected_variance(n, m, h)  # the replace chain's formula
 
 

@@ -7,6 +7,10 @@ References (none shares code with the module):
   (``fractions.Fraction``) from rational M, h, sigma0;
 * rules of thumb: the recursion E V_{t+1} = E[S_{t+1}] (1 + c^2 M^{3/5} / (M-1)) with
   E S_{t+1} = (M-1)/M E V_t, iterated in 40-digit mpmath (the factor is irrational);
+* fresh real fraction: F1's recursion (THEORY.md F1) with the KDE's variance V = S + h^2
+  for the synthetic points, iterated in Fractions (the module sums it in closed form
+  through the conserved second moment about the real mean), and at h = 0
+  ``theory.mixing.fresh_fraction_variance``;
 * accumulate: the pooled-variance recursion N_{t+1} E S_{t+1} = N_t E S_t +
   (M - 1 + N_t/N_{t+1}) E V_t (Chan's update of the pool's sum of squares, a
   different route from the module's mean-square/harmonic-number one) and the pool
@@ -168,6 +172,59 @@ def test_accumulate_at_zero_bandwidth_is_the_gaussian_accumulate_chain(m):
     assert_within(got.mean_variance, ref.mean_variance, bound, "Var mean at h=0")
 
 
+FRESH = [
+    (10, Fraction(1, 2), 2),
+    (10, Fraction(1, 4), 9),
+    (50, Fraction(1, 8), 1),
+    (4, Fraction(1), 4),
+]
+
+
+def fresh_reference(m, h, real, nmax):
+    """E V_n and Var(mean_n), n = 0..nmax: F1's recursion with the KDE's variance V = S + h^2
+    as the synthetic points' variance, in Fractions (sigma0 = 1)."""
+    a, c = Fraction(real, m), Fraction(m - 1, m)
+    ev, v = [Fraction(1)], [Fraction(0)]
+    for _ in range(nmax):
+        s_next = c * (a + (1 - a) * ev[-1]) + a * (1 - a) * v[-1]
+        v.append((a + (1 - a) * ev[-1]) / m + (1 - a) ** 2 * v[-1])
+        ev.append(s_next + h * h)
+    return np.array([float(x) for x in ev]), np.array([float(x) for x in v])
+
+
+@pytest.mark.parametrize("m, h, real", FRESH, ids=[f"M{c[0]}-R{c[2]}" for c in FRESH])
+def test_fresh_fraction_against_the_recursion(m, h, real):
+    n = np.arange(0, 61)
+    ev_ref, v_ref = fresh_reference(m, h, real, n[-1])
+    a, hf = real / m, float(h)
+    got = kde.fresh_moments(n, m, hf, a)
+    # terms of size 1 + h^2 / alpha cancel; q^n, p^n carry n |log q| relative error
+    log_q = abs(np.log(max((1 - a) * (1 - a - 1 / m), 1e-300)))
+    scale = (1.0 + hf * hf / a) * (1 + n * min(log_q, 50.0))
+    bound = ULPS * U64 * scale
+    assert_within(got.expected_variance, ev_ref, bound, f"fresh E V, M={m}, R={real}")
+    assert_within(got.mean_variance, v_ref, bound, f"fresh Var mean, M={m}, R={real}")
+    fp = kde.fresh_fixed_point(m, hf, a)
+    far = kde.fresh_moments(10**4, m, hf, a)
+    assert abs(float(far.expected_variance) - float(fp.expected_variance)) <= 1e-12 * (
+        1 + hf**2 / a
+    )
+    assert abs(float(far.mean_variance) - float(fp.mean_variance)) <= 1e-12 * (1 + hf**2 / a)
+    # the Gaussian F1 formula (no kernel noise) is rejected where h > 0 acts (n >= 1)
+    wrong = mixing.fresh_fraction_variance(n, m, a).expected_variance
+    assert_outside(np.asarray(wrong)[1:], ev_ref[1:], bound[1:], "F1 without h^2")
+
+
+def test_fresh_at_zero_bandwidth_is_the_gaussian_f1_chain():
+    n = np.arange(0, 40)
+    for m, real in ((10, 2), (20, 1), (7, 7)):
+        got = kde.fresh_moments(n, m, 0.0, real / m, 1.3)
+        ref = mixing.fresh_fraction_variance(n, m, real / m, sigma0=1.3)
+        bound = ULPS * U64 * 1.69 * (1 + n)
+        assert_within(got.expected_variance, ref.expected_variance, bound, "E V at h=0")
+        assert_within(got.mean_variance, ref.mean_variance, bound, "Var mean at h=0")
+
+
 def test_vectorised_traced_and_broadcast():
     m = np.array([[5], [20]])
     v = kde.expected_variance(np.arange(4), m, 0.3, 2.0)
@@ -208,6 +265,12 @@ BAD = [
     ),
     (lambda: kde.expected_variance([1, 2], [10, 20, 30], 0.5), "sample_size must have a shape"),
     (lambda: kde.expected_variance(True, 10, 0.5), "n must be numeric (not boolean)"),
+    (lambda: kde.fresh_moments(3, 10, 0.5, 0.0), "alpha must be in (0, 1]; got 0.0"),
+    (
+        lambda: kde.fresh_moments(3, 10, 0.5, 0.15),
+        "alpha * sample_size a whole number (the real count); got 0.15",
+    ),
+    (lambda: kde.fresh_fixed_point(10, -0.5, 0.2), "bandwidth must be a finite number >= 0"),
 ]
 
 

@@ -40,6 +40,9 @@ variance and the accumulate moments are derived here, in each docstring):
   (:func:`growth_factor`, :func:`rule_expected_variance`);
 * the mean is a martingale whose variance adds :math:`\mathbb{E}V_{n-1}/M`
   per fit (:func:`mean_variance`, :func:`rule_mean_variance`): a random walk;
+* a fresh real fraction :math:`\alpha` every fit, fixed :math:`h`: a fixed point
+  :math:`\sigma_0^2 + h^2/\alpha - \operatorname{Var}\bar x_\infty`
+  (:func:`fresh_moments`, :func:`fresh_fixed_point`);
 * accumulate (every point so far stored), fixed :math:`h`:
   :math:`\mathbb{E}V_n = \sigma_0^2 + h^2 H_n - \operatorname{Var}(\bar x_n)`,
   :math:`H_n` the harmonic number: logarithmic growth without a fixed point
@@ -91,6 +94,8 @@ __all__ = [
     "rule_expected_variance",
     "rule_mean_variance",
     "accumulate_moments",
+    "fresh_moments",
+    "fresh_fixed_point",
 ]
 
 RULES = ("scott", "silverman")
@@ -427,3 +432,146 @@ def accumulate_moments(n, sample_size, bandwidth, sigma0=1.0):
     p = take(p_table)
     hn = take(jnp.broadcast_to(harmonic, p_table.shape))
     return KDEMoments(s0 * s0 + h * h * hn - p, p)
+
+
+def _fresh_args(n, sample_size, bandwidth, alpha, sigma0):
+    _v.check_integer("sample_size", sample_size, 2)
+    _v.check_finite_nonnegative("bandwidth", bandwidth)
+    _v.check_half_open_unit("alpha", alpha)
+    _v.check_positive("sigma0", sigma0)
+    if _v.is_concrete(alpha) and _v.is_concrete(sample_size):
+        real = np.asarray(alpha, np.float64) * np.asarray(sample_size, np.float64)
+        off = np.abs(real - np.round(real)) > 1e-9 * np.maximum(real, 1.0)
+        if np.any(off):
+            first = np.broadcast_to(np.asarray(alpha, np.float64), off.shape)[off].reshape(-1)[0]
+            raise ValueError(
+                f"alpha must make alpha * sample_size a whole number (the real count); "
+                f"got {float(first)!r}"
+            )
+    dt = _v.result_dtype(n, sample_size, bandwidth, alpha, sigma0)
+    return jnp.broadcast_arrays(
+        *(jnp.asarray(x, dt) for x in (n, sample_size, bandwidth, alpha, sigma0))
+    )
+
+
+def _fresh_terms(n, m, h, a, s0):
+    """(W_n, v_n): the second moment about mu0 and the mean's variance (fresh_moments)."""
+    s2, h2 = s0 * s0, h * h
+    p = 1.0 - a
+    q = jnp.maximum(p * (p - 1.0 / m), 0.0)  # S (S - 1) / M^2 >= 0
+    pn = jnp.where(n == 0, 1.0, jnp.where(p > 0, jnp.exp(n * jnp.log(jnp.where(p > 0, p, 1))), 0))
+    qn = jnp.where(n == 0, 1.0, jnp.where(q > 0, jnp.exp(n * jnp.log(jnp.where(q > 0, q, 1))), 0))
+    d = 1.0 - a + a * m * (2.0 - a)
+    w = s2 + h2 / a * (1.0 - pn)
+    v = (s2 + p * h2 / a) * (1.0 - qn) / d - h2 / a * (pn - qn) / (1.0 + a * m)
+    return w, v
+
+
+_FRESH = dict(
+    integers=("n", "sample_size"),
+    reals=("bandwidth", "alpha", "sigma0"),
+    broadcast=[("n", "sample_size", "bandwidth", "alpha", "sigma0")],
+)
+
+
+@_v.closed_form(**_FRESH)
+def fresh_moments(n, sample_size, bandwidth, alpha, sigma0=1.0):
+    r"""Mean fitted variance and variance of the fitted mean with a fresh real fraction.
+
+    Model. Fit :math:`t+1` stores :math:`M` points: :math:`R = \alpha M` new
+    real ones (a whole number) and :math:`M - R` samples of :math:`\hat f_t`
+    (mean :math:`\bar x_t`, variance :math:`V_t`); bandwidth :math:`h` fixed;
+    fit 1 stores :math:`M` real points.
+
+    Derivation (here). The Gaussian F1 recursion (THEORY.md F1, verified in
+    :func:`theory.mixing.fresh_fraction_variance`) only uses the synthetic
+    points' mean and variance, so it holds with :math:`V_t` in place of the
+    Gaussian's :math:`\sigma_t^2`: with :math:`c = (M-1)/M`,
+    :math:`v_t = \operatorname{Var}\bar x_t`,
+
+    .. math::
+
+        \mathbb{E}S_{t+1} = c(\alpha\sigma_0^2 + (1-\alpha)\mathbb{E}V_t) + \alpha(1-\alpha)v_t,
+        \quad v_{t+1} = \frac{\alpha\sigma_0^2 + (1-\alpha)\mathbb{E}V_t}{M} + (1-\alpha)^2 v_t,
+
+    and :math:`V = S + h^2`. Adding them, the second moment about the real mean
+    :math:`W_t = \mathbb{E}V_t + v_t` obeys
+    :math:`W_{t+1} = \alpha\sigma_0^2 + (1-\alpha)W_t + h^2`, so
+    :math:`W_n = \sigma_0^2 + \frac{h^2}{\alpha}(1 - p^n)`, :math:`p = 1-\alpha`;
+    then :math:`v_{t+1} = (\alpha\sigma_0^2 + (1-\alpha)W_t)/M + q v_t`,
+    :math:`q = p(p - 1/M)`, sums to
+
+    .. math::
+
+        v_n = \Big(\sigma_0^2 + \frac{(1-\alpha)h^2}{\alpha}\Big)\frac{1 - q^n}{D}
+              - \frac{h^2}{\alpha}\frac{p^n - q^n}{1 + \alpha M}, \qquad
+        \mathbb{E}V_n = W_n - v_n, \qquad D = 1 - \alpha + \alpha M(2-\alpha).
+
+    At :math:`h = 0` this is :func:`theory.mixing.fresh_fraction_variance` (MLE,
+    fixed count). The terms of size :math:`h^2/\alpha` cancel to
+    :math:`O(n h^2)` at small :math:`\alpha n`: relative rounding error about
+    :math:`u/(\alpha n)` there. :math:`\alpha = 0` is the replace chain
+    (:func:`expected_variance`, :func:`mean_variance`), not a limit of this form.
+
+    Args:
+        n: number of fits, integer ``>= 0``.
+        sample_size: :math:`M`, integer ``>= 2``.
+        bandwidth: :math:`h \ge 0`.
+        alpha: the real fraction in ``(0, 1]``, with :math:`\alpha M` a whole number.
+        sigma0: real standard deviation :math:`> 0`.
+
+    Returns:
+        :class:`KDEMoments` ``(expected_variance, mean_variance)``, arrays of the
+        broadcast shape of the arguments.
+
+    References:
+        THEORY.md F1 and K1; Bertrand et al. (2024); Kazdan et al. (2024),
+        arXiv:2410.16713.
+
+    Example:
+        >>> from theory import kde
+        >>> res = kde.fresh_moments(1, 10, 0.5, 0.2)  # fit 1: the real-data KDE
+        >>> round(float(res.expected_variance), 6), round(float(res.mean_variance), 6)
+        (1.15, 0.1)
+    """
+    n, m, h, a, s0 = _fresh_args(n, sample_size, bandwidth, alpha, sigma0)
+    _v.check_n(n)
+    w, v = _fresh_terms(n, m, h, a, s0)
+    return KDEMoments(w - v, v)
+
+
+@_v.closed_form(
+    integers=("sample_size",),
+    reals=("bandwidth", "alpha", "sigma0"),
+    broadcast=[("sample_size", "bandwidth", "alpha", "sigma0")],
+)
+def fresh_fixed_point(sample_size, bandwidth, alpha, sigma0=1.0):
+    r"""The limits of :func:`fresh_moments` as :math:`n \to \infty`.
+
+    .. math::
+
+        v_\infty = \frac{\sigma_0^2 + (1-\alpha)h^2/\alpha}{D}, \qquad
+        \mathbb{E}V_\infty = \sigma_0^2 + \frac{h^2}{\alpha} - v_\infty,
+        \qquad D = 1 - \alpha + \alpha M(2-\alpha).
+
+    Derived here (see :func:`fresh_moments`).
+
+    Args:
+        sample_size, bandwidth, alpha, sigma0: as for :func:`fresh_moments`.
+
+    Returns:
+        :class:`KDEMoments` of the broadcast shape of the arguments.
+
+    References:
+        THEORY.md F1 and K1.
+
+    Example:
+        >>> from theory import kde
+        >>> res = kde.fresh_fixed_point(10, 0.5, 0.2)
+        >>> round(float(res.expected_variance), 6)
+        1.795455
+    """
+    _, m, h, a, s0 = _fresh_args(0, sample_size, bandwidth, alpha, sigma0)
+    d = 1.0 - a + a * m * (2.0 - a)
+    v = (s0 * s0 + (1.0 - a) * h * h / a) / d
+    return KDEMoments(s0 * s0 + h * h / a - v, v)

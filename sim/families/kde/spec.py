@@ -9,6 +9,7 @@ from sim._validate import check_float, check_int
 from sim.families import register
 from sim.families.kde.family import check_rule, kde, kde_family, real_params
 from sim.families.kde.record import kde_record
+from sim.regimes import round_half_up
 
 DEFAULTS = dict(
     sample_size=20,
@@ -77,8 +78,8 @@ def build(s: dict, traced_names: tuple, num_chains: int, num_generations: int):
 
 
 def theory(s: dict, gen: np.ndarray) -> dict:
-    """E variance and Var mean (theory.kde): replace (fixed h and the rules) and
-    accumulate (fixed h); ``{}`` elsewhere."""
+    """E variance and Var mean (theory.kde): replace (fixed h and the rules),
+    accumulate and a fixed fresh fraction (fixed h); ``{}`` elsewhere."""
     regime = _spec.static_regime(s)
     from theory import kde as tk
 
@@ -92,6 +93,12 @@ def theory(s: dict, gen: np.ndarray) -> dict:
         mean_var = tk.rule_mean_variance(n, m, sigma0, rule=s["rule"])
     elif regime.kind == "accumulate" and s["rule"] == "fixed" and not regime.schedule:
         var, mean_var = tk.accumulate_moments(n, m, h, sigma0)
+    elif regime.kind == "fresh" and regime.mixing == "fixed" and s["rule"] == "fixed":
+        real = round_half_up(regime.fraction * m)  # the regime's real count
+        if real == 0:
+            var, mean_var = tk.expected_variance(n, m, h, sigma0), tk.mean_variance(n, m, h, sigma0)
+        else:
+            var, mean_var = tk.fresh_moments(n, m, h, real / m, sigma0)
     else:
         return {}
     return {
