@@ -312,3 +312,36 @@ def test_checkpoint_resume_is_bit_identical(tmp_path):
             np.testing.assert_array_equal(a, b, err_msg=f)
     for a, b in zip(jax.tree.leaves(resumed.final), jax.tree.leaves(fresh.final), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_absence_probabilities_against_enumeration():
+    import itertools
+
+    from sim.families.neural.source import absence_probabilities
+
+    v, k, length = 3, 2, 4
+    tab = context_table(markov_source(v, 2, 1.0, 2, 1), k)
+    pairs = [(-1, 0), (-1, 1), (-1, 2), (0, 1), (2, 2), (1, 0)]
+    got = absence_probabilities(tab, v, k, length, pairs)
+    b, rows = v + 1, (v + 1) ** k
+    want = np.zeros(len(pairs))
+    for seq in itertools.product(range(v), repeat=length):
+        idx, p = rows - 1, 1.0
+        for y in seq:
+            p *= tab[idx, y]
+            idx = (idx * b + y) % rows
+        for f, (a, y) in enumerate(pairs):
+            if a < 0:
+                hit = y in seq
+            else:
+                hit = any(seq[i] == a and seq[i + 1] == y for i in range(length - 1))
+            want[f] += 0.0 if hit else p
+    np.testing.assert_allclose(got, want, atol=1e-15)
+
+
+def test_source_is_the_same_with_and_without_x64():
+    build = markov_source.__wrapped__  # uncached
+    with jax.enable_x64(False):
+        a = build(16, 2, 1.0, 4, 0)
+    b = build(16, 2, 1.0, 4, 0)
+    np.testing.assert_array_equal(a.transition, b.transition)

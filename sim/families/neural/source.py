@@ -41,6 +41,7 @@ import functools
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from sim._validate import check_float, check_int
@@ -89,13 +90,14 @@ def markov_source(vocab_size=16, order=2, zipf=1.1, support=4, seed=0) -> Markov
     u = (np.arange(1, v + 1, dtype=np.float64)) ** -s
     u /= u.sum()
     rows = v**o
-    keys = jax.random.split(jax.random.key(seed, impl="threefry2x32"), rows)
-    extra = k - 1
-    if extra > 0:
-        draw = jax.vmap(lambda kk: jax.random.choice(kk, v, (extra,), replace=False, p=u))
-        chosen = np.asarray(draw(keys))
-    else:
-        chosen = np.zeros((rows, 0), np.int64)
+    # E_x by the Gumbel-top-k trick (sampling without replacement with probabilities u):
+    # float32 uniforms from the key, the rest in NumPy float64, so the source is the same
+    # whether JAX runs with x64 or not
+    uni = jax.random.uniform(
+        jax.random.key(seed, impl="threefry2x32"), (rows, v), jnp.float32, 1e-7, 1.0
+    )
+    gumbel = np.log(u)[None, :] - np.log(-np.log(np.asarray(uni, np.float64)))
+    chosen = np.argsort(-gumbel, axis=1, kind="stable")[:, : k - 1]
     mask = np.zeros((rows, v), bool)
     last = np.arange(rows) % v  # the context's last token x_o
     mask[last == 0, 0] = True
