@@ -26,6 +26,7 @@ chunked or sharded, nor on where a run was resumed.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -142,6 +143,49 @@ def stats_transition(family: Family, sample_size, key, params):
         raise ValueError(f"family {family.name!r} has no DataOps.sample_stats (no exact path)")
     stats = ops.sample_stats(key, params, sample_size)
     return fit_stats(family, jax.random.fold_in(key, FIT_KEY_TAG), stats)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class AheadStep:
+    """A step ``step(key, state, theta)`` whose state-independent randomness the
+    engine may draw one generation ahead.
+
+    ``draw(key, theta) -> noise`` is the part of a generation's draws that does
+    not depend on the state (the Gaussian's standard normals), and
+    ``apply(key, state, theta, noise) -> (state, info)`` the rest of the step.
+    Called as a step it is ``apply(key, state, theta, draw(key, theta))``: the
+    same keys and the same draws. :func:`sim.parallel.simulate_points` instead
+    carries the noise and draws generation t+1's while it fits generation t:
+    the normals are then computed once and stored, where inside one step XLA
+    fuses the generator into each of the fit's sums and recomputes it there
+    (measured in ``bench/gaussian_throughput.py``: 2-4x on the CPU sample path).
+    Fusion differs between the two forms, so their numbers may differ in the last
+    bits (``bench/numbers_unchanged.py``); each is the same at every chunking and
+    device count.
+    """
+
+    draw: Callable
+    apply: Callable
+
+    def __call__(self, key, state, theta):
+        return self.apply(key, state, theta, self.draw(key, theta))
+
+
+def ahead_replace_step(family_of: Callable, static_family: Family, sample_size: int, dtype, names):
+    """The replace chain's step as an :class:`AheadStep` (``static_family`` has
+    ``noise``/``with_noise``): the keys are :func:`replace_transition`'s."""
+
+    def draw(key, theta):
+        del theta
+        k_sample, _ = jax.random.split(key)
+        return static_family.noise(k_sample, sample_size, dtype)
+
+    def apply(key, params, theta, noise):
+        family = family_of(dict(zip(names, theta, strict=True)))
+        _, k_fit = jax.random.split(key)
+        return fit(family, k_fit, family.with_noise(params, noise))
+
+    return AheadStep(draw, apply)
 
 
 @functools.cache

@@ -28,11 +28,12 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from sim._validate import check_float
-from sim.chain import params_record, replace_transition, stats_transition
+from sim.chain import ahead_replace_step, params_record, replace_transition, stats_transition
 from sim.regimes import Constant, Regime, make_regime_step, regime_record
 
 # Options of the engine that a run passes through (not family settings).
@@ -248,7 +249,10 @@ def chain_program(
         in :class:`Program`.
     """
     names = tuple(traced)
-    if regime is None:
+    if regime is None and draws == "points" and static_family.noise is not None:
+        dtype = jax.tree.leaves(real)[0].dtype
+        step = ahead_replace_step(family_of, static_family, sample_size, dtype, names)
+    elif regime is None:
         transition = stats_transition if draws == "exact" else replace_transition
 
         def step(key, params, theta):
@@ -256,6 +260,7 @@ def chain_program(
                 family_of(dict(zip(names, theta, strict=True))), sample_size, key, params
             )
 
+    if regime is None:
         return Program(
             step,
             real,

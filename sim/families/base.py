@@ -107,6 +107,12 @@ class Family(NamedTuple):
       fit_info: optional ``(key, data) -> (params, info)``: ``fit`` with its
         per-fit diagnostics (a pytree of scalars), for stochastic or iterative
         fits; the chain's info then carries them to the record.
+      noise, with_noise: optional, for a sampler whose randomness does not
+        depend on the params (a location-scale family): ``noise(key, n, dtype)``
+        draws it and ``with_noise(params, noise) -> data`` makes the sample, with
+        ``sample(key, params, n) == with_noise(params, noise(key, n, dtype))``.
+        The engine then draws generation t+1's noise while it fits generation t
+        (:class:`sim.chain.AheadStep`).
     """
 
     fit: Callable[[Any, Data], Params]
@@ -114,3 +120,5 @@ class Family(NamedTuple):
     name: str = "family"
     ops: DataOps | None = None
     fit_info: Callable[[Any, Data], tuple[Params, Any]] | None = None
+    noise: Callable[[Any, int, Any], Any] | None = None
+    with_noise: Callable[[Params, Any], Data] | None = None

@@ -1,5 +1,10 @@
 """One compiled segment: ``seg_len`` generations of a chunk of lanes, a ``scan`` of the
-vmapped step, with per-generation block moments, snapshots and hitting times."""
+vmapped step, with per-generation block moments, snapshots and hitting times.
+
+An :class:`sim.chain.AheadStep` is pipelined: the segment draws its first
+generation's noise, and each generation fits on the noise it carries and draws the
+next one's. The noise is a function of the chain's key and the generation only,
+so a segment boundary (a chunk, a checkpoint, a resume) changes no number."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from sim.chain import chain_key, generation_key
+from sim.chain import AheadStep, chain_key, generation_key
 from sim.parallel.reduction import _block_moments, _columns
 
 
@@ -46,10 +51,17 @@ def _segment_fn(step, record, snapshot_fields, passage_fields, block, seg_len, s
         lane_theta = jax.tree.map(lambda a: a[lane_point], theta)
         lead = chain_ids.shape[0]
 
+        def gen_keys(t):
+            return jax.vmap(generation_key, in_axes=(0, None))(keys, t)
+
         def body(carry, t):
-            state, snaps, passage = carry
-            gkeys = jax.vmap(generation_key, in_axes=(0, None))(keys, t)
-            new, info = jax.vmap(step)(gkeys, state, lane_theta)
+            state, snaps, passage, noise = carry
+            gkeys = gen_keys(t)
+            if ahead:  # fit generation t on its noise, draw generation t+1's
+                new, info = jax.vmap(step.apply)(gkeys, state, lane_theta, noise)
+                noise = jax.vmap(step.draw)(gen_keys(t + 1), lane_theta)
+            else:
+                new, info = jax.vmap(step)(gkeys, state, lane_theta)
             active = t <= last
             state = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, state)
             fields = jax.vmap(record)(state, info)._asdict()
@@ -60,11 +72,15 @@ def _segment_fn(step, record, snapshot_fields, passage_fields, block, seg_len, s
             if passage_fields:
                 hit = jnp.stack([fields[f] != 0 for f in passage_fields]) & active
                 passage = jnp.where(hit & (passage < 0), t, passage)
-            return (state, snaps, passage), blocks
+            return (state, snaps, passage, noise), blocks
 
         ts = t0 + jnp.arange(seg_len, dtype=jnp.int32)
-        (state, snaps, passage), blocks = jax.lax.scan(body, (state, snaps, passage), ts)
+        noise = jax.vmap(step.draw)(gen_keys(t0), lane_theta) if ahead else ()
+        carry = (state, snaps, passage, noise)
+        (state, snaps, passage, _), blocks = jax.lax.scan(body, carry, ts)
         return state, snaps, passage, blocks
+
+    ahead = isinstance(step, AheadStep)
 
     kw = {}
     if sharding is not None:

@@ -239,9 +239,14 @@ def gaussian_family(ddof, known_variance=None) -> Family:
         # Fixed-order sums: a chain's fit must not depend on its batch.
         return fit_stats(key, _standardized_stats(data))
 
-    def sample(key, params: GaussianParams, n: int) -> StandardizedSample:
-        z = jax.random.normal(key, (n,), dtype=params.log_var.dtype)
+    def noise(key, n: int, dtype) -> jax.Array:
+        return jax.random.normal(key, (n,), dtype=dtype)
+
+    def with_noise(params: GaussianParams, z) -> StandardizedSample:
         return StandardizedSample(params.mean, 0.5 * params.log_var, z)
+
+    def sample(key, params: GaussianParams, n: int) -> StandardizedSample:
+        return with_noise(params, noise(key, n, params.log_var.dtype))
 
     ops = DataOps(
         stats=_standardized_stats,
@@ -260,4 +265,4 @@ def gaussian_family(ddof, known_variance=None) -> Family:
         name = "gaussian-mle" if ddof == 0 else "gaussian-unbiased"
     else:
         name = f"gaussian(ddof={_label(ddof)})"
-    return Family(fit=fit, sample=sample, name=name, ops=ops)
+    return Family(fit=fit, sample=sample, name=name, ops=ops, noise=noise, with_noise=with_noise)
