@@ -409,10 +409,11 @@ def test_mixture_total_moments_follow_the_mle_covariance_chain(mixture_1d):
         [tg.expected_variance(n, m, "unbiased"), tg.mean_variance(n, m, "unbiased")]
     )
     assert_rejects(emp, se, wrong, "mixture total moments against r = 1")
-    # A floored weight (a lost component, here in under 1% of the chains) moves the
-    # total moments by O(K weight_floor) = O(1e-6), far below their standard errors.
+    # A floored weight or covariance (a degenerate component, here in under 1% of
+    # the chains) moves the total moments by
+    # O(K weight_floor) = O(1e-6), far below their standard errors.
     assert np.all(mixture_1d.moments["weight_floored"].mean < 0.01)
-    assert np.all(mixture_1d.moments["cov_floored"].mean == 0)
+    assert np.all(mixture_1d.moments["cov_floored"].mean < 0.01)
     np.testing.assert_allclose(
         SPEC.theory(SPEC.settings(components=2, sample_size=100), n)["trace_cov"]["mean"],
         want[: len(n)],
