@@ -24,10 +24,13 @@ import pytest
 from absl import flags
 
 from experiments import (
+    bayes_report,
     categorical_report,
     common,
     gaussian_report,
+    gmm_report,
     kde_report,
+    neural_report,
     regression_report,
     remedies_report,
 )
@@ -39,6 +42,9 @@ STUDIES = {
     "regression": regression_report,
     "remedies": remedies_report,
     "kde": kde_report,
+    "gmm": gmm_report,
+    "bayes": bayes_report,
+    "neural": neural_report,
 }
 MODULES = {
     "gaussian": "experiments.gaussian_chain",
@@ -46,6 +52,9 @@ MODULES = {
     "regression": "experiments.regression_chain",
     "remedies": "experiments.remedies",
     "kde": "experiments.kde_chain",
+    "gmm": "experiments.gmm_chain",
+    "bayes": "experiments.bayes_chain",
+    "neural": "experiments.neural_chain",
 }
 FLAG_VALUES = {
     name: common.define_flags(
