@@ -95,6 +95,16 @@ class Example:
         case whose lanes agree with the static build in law only (an expected failure).
       bad: ``((setting, value), ...)`` the spec must refuse, beyond the generic
         bad values the tests derive from ``defaults``.
+      summary_value: optional ``summary_value(stats) -> (values, magnitudes)``, two
+        pytrees of one structure: what a summary stands for, where its leaves are
+        one representation of it among several (a factored scatter with per-column
+        log scales), and each value's magnitude, the sum of the absolute terms it is
+        made of (a scatter's entry (j, k): its Cauchy-Schwarz bound
+        sqrt(S_jj S_kk)). The merge contract then compares the values, with the
+        inputs' magnitudes as the scale. ``None``: the leaves and their |x|.
+      merge_eps: how many eps of that scale two orders of merging may differ by:
+        2 for sums of three terms (the default; see the contract's docstring), more
+        for a summary re-factored at each merge (say why where it is set).
     """
 
     settings: Mapping[str, Any]
@@ -104,6 +114,8 @@ class Example:
     grid: Mapping[str, tuple]
     lanes: tuple = ()
     bad: tuple = ()
+    summary_value: Any = None
+    merge_eps: float = 2.0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -64,74 +64,115 @@ ESTIMATOR_DDOF = {"mle": 0, "unbiased": 1}  # the covariance divisor is count - 
 
 
 class MultivariateParams(NamedTuple):
-    r"""A fitted :math:`N(\mu, \Sigma)`: :math:`\Sigma = e^{\text{log\_det}/d} L L^T`, det L = 1."""
+    r"""A fitted :math:`N(\mu, \Sigma)`: :math:`\Sigma = U\,\mathrm{diag}(e^{2s})\,U^T`.
+
+    ``U`` is unit lower-triangular (ones on the diagonal) and ``s`` the
+    per-direction log scales; ``log_det`` :math:`= 2\sum_i s_i` is kept beside them.
+    """
 
     mean: jax.Array  # shape=(d,), float: mu
-    chol: jax.Array  # shape=(d, d), float: unit-determinant lower Cholesky factor L
-    log_det: jax.Array  # shape=(), float: log det Sigma
+    unit_lower: jax.Array  # shape=(d, d), float: unit lower-triangular U
+    log_scales: jax.Array  # shape=(d,), float: s, Sigma's Cholesky factor is U diag(exp(s))
+    log_det: jax.Array  # shape=(), float: log det Sigma = 2 sum(s)
 
 
 class MultivariateSample(NamedTuple):
-    r"""Samples :math:`x_i = \text{loc} + e^{\text{log\_det}/(2d)} L z_i`, kept factored."""
+    r"""Samples :math:`x_i = \text{loc} + U\,\mathrm{diag}(e^{s})\,z_i`, kept factored."""
 
     loc: jax.Array  # shape=(d,), float
-    chol: jax.Array  # shape=(d, d), float: the unit-determinant factor L
-    log_det: jax.Array  # shape=(), float: log det of the covariance the z stand for
+    unit_lower: jax.Array  # shape=(d, d), float: U of the covariance the z stand for
+    log_scales: jax.Array  # shape=(d,), float: s of that covariance
     z: jax.Array  # shape=(M, d), float: standardised draws
 
 
 class MultivariateStats(NamedTuple):
     r"""Sufficient statistics of a training set (:class:`~sim.families.base.DataOps`).
 
-    The scatter :math:`\sum_i (x_i - \bar x)(x_i - \bar x)^T = e^{2s} F F^T`
-    with ``F`` = ``factor`` lower-triangular of Frobenius norm 1 (0 for fewer
-    than two distinct points) and ``s`` = ``log_scale`` (``-inf`` then).
+    The scatter :math:`\sum_i (x_i - \bar x)(x_i - \bar x)^T = G\,\mathrm{diag}(e^{2t})\,G^T`
+    with ``G`` = ``factor`` lower-triangular, each column scaled to largest
+    entry 1 (a zero column for a direction the set does not span), and ``t`` =
+    ``log_scales`` the columns' log scales (``-inf`` for a zero column; all
+    ``-inf`` for fewer than two distinct points).
     """
 
     count: jax.Array  # shape=(), float: number of points
     mean: jax.Array  # shape=(d,), float: their mean (0 when count is 0)
-    factor: jax.Array  # shape=(d, d), float: lower factor of the scatter, norm 1
-    log_scale: jax.Array  # shape=(), float: log of the scatter factor's scale
+    factor: jax.Array  # shape=(d, d), float: lower factor G, columns of largest entry 1
+    log_scales: jax.Array  # shape=(d,), float: t, the columns' log scales
 
 
 def real_params(dim: int = 3, dtype=None) -> MultivariateParams:
     """The real distribution N(0, I_d) as generation-0 params."""
     dim = check_int(dim, "dim", 1)
     dtype = dtype or jnp.result_type(float)
-    return MultivariateParams(
-        jnp.zeros((dim,), dtype), jnp.eye(dim, dtype=dtype), jnp.zeros((), dtype)
-    )
+    zeros = jnp.zeros((dim,), dtype)
+    return MultivariateParams(zeros, jnp.eye(dim, dtype=dtype), zeros, jnp.zeros((), dtype))
 
 
 def as_sample(x: jax.Array) -> MultivariateSample:
     """Wraps raw data ``x`` (shape ``(M, d)``) so that ``fit`` can take it."""
     x = jnp.asarray(x)
     d = x.shape[-1]
-    return MultivariateSample(
-        jnp.zeros((d,), x.dtype), jnp.eye(d, dtype=x.dtype), jnp.zeros((), x.dtype), x
-    )
+    zeros = jnp.zeros((d,), x.dtype)
+    return MultivariateSample(zeros, jnp.eye(d, dtype=x.dtype), zeros, x)
 
 
 def _lower_from_qr(b: jax.Array) -> jax.Array:
-    """The lower factor L with L L^T = b^T b (b of shape (k, d)), positive diagonal."""
+    """The lower factor L with L L^T = b^T b (b of shape (k, d)), nonnegative diagonal."""
     r = jnp.linalg.qr(b, mode="r")[: b.shape[-1]]
     sign = jnp.where(jnp.diagonal(r) < 0, -1.0, 1.0).astype(b.dtype)
     return (r * sign[:, None]).T
 
 
-def _normalised(lower: jax.Array, log_scale):
-    """(lower / ||lower||_F, log_scale + log ||lower||_F); an all-zero factor stays 0, -inf."""
-    top = jnp.max(jnp.abs(lower))  # scaled first: the squares of a graded factor overflow
-    top = jnp.where(top > 0, top, 1.0)
-    norm = top * jnp.sqrt(jnp.sum(jnp.square(lower / top)))
-    safe = jnp.where(norm > 0, norm, 1.0)
-    return lower / safe, jnp.where(norm > 0, log_scale + jnp.log(safe), -jnp.inf)
+def _log_abs(x: jax.Array) -> jax.Array:
+    """log|x|, -inf at 0 (no warning, no NaN)."""
+    a = jnp.abs(x)
+    return jnp.where(a > 0, jnp.log(jnp.where(a > 0, a, 1)), -jnp.inf)
+
+
+def _finite_or_zero(x: jax.Array) -> jax.Array:
+    return jnp.where(jnp.isfinite(x), x, jnp.zeros_like(x))
+
+
+def graded_product(frame: jax.Array, log_rows: jax.Array, core: jax.Array):
+    r"""``(G, t)`` with :math:`G\,\mathrm{diag}(e^t) = T\,\mathrm{diag}(e^{m})\,C`, in range.
+
+    ``T`` = ``frame`` (d x d, bounded entries), ``m`` = ``log_rows`` (may span
+    far beyond the float range; ``-inf`` for a null row) and ``C`` = ``core``
+    lower-triangular. Column j of the product is :math:`\sum_i T_{:i} e^{m_i}
+    C_{ij}`; it is computed as :math:`e^{c_j}\sum_i T_{:i}\,\mathrm{sgn}(C_{ij})
+    e^{m_i + \log|C_{ij}| - c_j}` with :math:`c_j = \max_i (m_i + \log|C_{ij}|)`,
+    so every exponent is <= 0: an entry far below its column's largest term
+    underflows to 0 (a correct rounding) and nothing overflows. The columns
+    of ``G`` are then scaled to largest entry 1 (a zero column stays 0 with
+    ``t = -inf``).
+    """
+    log_terms = log_rows[:, None] + _log_abs(core)  # (i, j): m_i + log|C_ij|
+    top = jnp.max(log_terms, axis=0)
+    top_safe = _finite_or_zero(top)
+    terms = jnp.sign(core) * jnp.exp(log_terms - top_safe[None, :])
+    x = frame @ terms
+    big = jnp.max(jnp.abs(x), axis=0)
+    big_safe = jnp.where(big > 0, big, 1)
+    g = x / big_safe[None, :]
+    t = jnp.where(big > 0, top_safe + jnp.log(big_safe), -jnp.inf)
+    return g, t
+
+
+def _unit_frame(factor: jax.Array) -> jax.Array:
+    """A unit lower-triangular frame from a stats factor: its columns over their diagonal,
+    and e_j for a column whose diagonal is small against its largest entry (1)."""
+    diag = jnp.diagonal(factor)
+    ok = diag > 2.0**-10
+    d = factor.shape[-1]
+    eye = jnp.eye(d, dtype=factor.dtype)
+    unit = jnp.tril(factor / jnp.where(ok, diag, 1.0)[None, :], -1) + eye
+    return jnp.where(ok[None, :], unit, eye)
 
 
 def _relative_stats(data: MultivariateSample, weights=None) -> MultivariateStats:
     """Statistics of the points (0/1 ``weights``) computed in standardised coordinates."""
     z = data.z
-    d = z.shape[-1]
     if weights is None:
         count = jnp.asarray(z.shape[0], z.dtype)
         w = jnp.ones(z.shape[:1], z.dtype)
@@ -144,11 +185,10 @@ def _relative_stats(data: MultivariateSample, weights=None) -> MultivariateStats
         r = jnp.linalg.cholesky(centred.T @ centred)
     else:  # a filtered set may be singular: QR gives its factor (zero pivots), no NaN
         r = _lower_from_qr(centred)  # S_z = R R^T
-    scale = 0.5 * data.log_det / d
-    factor, log_scale = _normalised(data.chol @ r, scale)
-    mean = data.loc + jnp.exp(scale) * (data.chol @ zbar)
+    factor, log_scales = graded_product(data.unit_lower, data.log_scales, r)
+    mean = data.loc + data.unit_lower @ (jnp.exp(data.log_scales) * zbar)
     zero = jnp.zeros_like(mean)
-    return MultivariateStats(count, jnp.where(count > 0, mean, zero), factor, log_scale)
+    return MultivariateStats(count, jnp.where(count > 0, mean, zero), factor, log_scales)
 
 
 def merge_stats(a: MultivariateStats, b: MultivariateStats) -> MultivariateStats:
@@ -158,30 +198,37 @@ def merge_stats(a: MultivariateStats, b: MultivariateStats) -> MultivariateStats
         n = n_a + n_b,\quad \bar x = \bar x_a + \delta n_b/n,\quad
         S = S_a + S_b + \delta\delta^T n_a n_b / n,\quad \delta = \bar x_b - \bar x_a,
 
-    the three terms added as factors: :math:`S = B^T B` with
-    :math:`B = [e^{s_a} F_a, e^{s_b} F_b, \sqrt{n_a n_b/n}\,\delta]^T` (one QR,
-    scaled by the largest term first so that nothing overflows).
+    the three terms added as factors by one QR, in the frame of the larger
+    set: with ``T`` unit lower-triangular from that set's factor,
+    :math:`T^{-1} S T^{-T} = B^T B` for the stacked rows
+    :math:`B = [T^{-1}G_a e^{t_a}, T^{-1}G_b e^{t_b}, \sqrt{n_a n_b/n}\,T^{-1}\delta]^T`.
+    In that frame the set's own block is diagonal and the other's is graded
+    the same way, so each column of ``B`` is scaled by its largest entry
+    (in logs) before the QR and nothing over- or underflows that matters;
+    :func:`graded_product` takes the result back out of the frame.
     """
     n = a.count + b.count
     safe = jnp.where(n > 0, n, 1)
     delta = b.mean - a.mean
     mean = jnp.where(n > 0, a.mean + delta * (b.count / safe), 0)
     cross = delta * jnp.sqrt(a.count * b.count / safe)
-    cross_norm = jnp.sqrt(jnp.sum(jnp.square(cross)))
-    log_cross = jnp.where(
-        cross_norm > 0, jnp.log(jnp.where(cross_norm > 0, cross_norm, 1)), -jnp.inf
+    frame = jnp.where(a.count >= b.count, _unit_frame(a.factor), _unit_frame(b.factor))
+    solve = functools.partial(
+        jax.scipy.linalg.solve_triangular, frame, lower=True, unit_diagonal=True
     )
-    top = jnp.maximum(jnp.maximum(a.log_scale, b.log_scale), log_cross)
-    top = jnp.where(jnp.isfinite(top), top, 0.0)
-    stacked = jnp.concatenate(
-        [
-            (jnp.exp(a.log_scale - top) * a.factor).T,
-            (jnp.exp(b.log_scale - top) * b.factor).T,
-            (jnp.exp(-top) * cross)[None, :],
-        ]
+    cross_f = solve(cross)
+    cross_top = jnp.max(jnp.abs(cross_f))
+    cross_safe = jnp.where(cross_top > 0, cross_top, 1)
+    rows = jnp.concatenate([solve(a.factor).T, solve(b.factor).T, (cross_f / cross_safe)[None]])
+    log_rows = jnp.concatenate(
+        [a.log_scales, b.log_scales, jnp.where(cross_top > 0, jnp.log(cross_safe), -jnp.inf)[None]]
     )
-    factor, log_scale = _normalised(_lower_from_qr(stacked), top)
-    merged = MultivariateStats(n, mean, factor, log_scale)
+    log_terms = log_rows[:, None] + _log_abs(rows)
+    top = _finite_or_zero(jnp.max(log_terms, axis=0))  # each column's largest entry, in logs
+    stacked = jnp.sign(rows) * jnp.exp(log_terms - top[None, :])
+    lower = _lower_from_qr(stacked)  # T^{-1} S T^{-T} = diag(e^top) L L^T diag(e^top)
+    factor, log_scales = graded_product(frame, top, lower)
+    merged = MultivariateStats(n, mean, factor, log_scales)
     # the empty set is an exact identity (the QR would round the other factor's last bits)
     merged = jax.tree.map(lambda x, y: jnp.where(b.count > 0, x, y), merged, a)
     return jax.tree.map(lambda x, y: jnp.where(a.count > 0, x, y), merged, b)
@@ -193,8 +240,8 @@ def empty_stats(params: MultivariateParams) -> MultivariateStats:
     return MultivariateStats(
         zero,
         jnp.zeros_like(params.mean),
-        jnp.zeros_like(params.chol),
-        jnp.full_like(zero, -jnp.inf),
+        jnp.zeros_like(params.unit_lower),
+        jnp.full_like(params.log_scales, -jnp.inf),
     )
 
 
@@ -203,9 +250,9 @@ def sample_stats(key, params: MultivariateParams, n) -> MultivariateStats:
 
     :math:`\bar x = \mu + \Sigma^{1/2} Z / \sqrt n`, :math:`Z \sim N(0, I)`, and
     the scatter :math:`\Sigma^{1/2} A A^T \Sigma^{1/2\,T}` with ``A`` the
-    Bartlett factor of :math:`\mathrm{Wishart}_d(n - 1, I)`, independent;
-    O(d^2) draws whatever ``n``. ``n`` may be traced (a schedule); ``n = 0``
-    gives the empty statistics.
+    Bartlett factor of :math:`\mathrm{Wishart}_d(n - 1, I)`, independent, and
+    :math:`\Sigma^{1/2} = U\,\mathrm{diag}(e^s)`; O(d^2) draws whatever ``n``.
+    ``n`` may be traced (a schedule); ``n = 0`` gives the empty statistics.
     """
     dtype = params.log_det.dtype
     d = params.mean.shape[-1]
@@ -214,22 +261,23 @@ def sample_stats(key, params: MultivariateParams, n) -> MultivariateStats:
     if is_static(n) and n == 0:
         return empty_stats(params)
     # a static df >= d draws with static gamma shapes; fewer points (a regime's split) are
-    # drawn as a traced df (the singular directions get a zero diagonal)
+    # drawn as a traced df: the singular Wishart's factor has its columns j >= df zero
+    # (Srivastava 2003), so the normals below a zero diagonal are dropped
     df = n - 1 if is_static(n) and n - 1 >= d else count - 1
     a = _random.bartlett(jax.random.fold_in(key, 1), df, d, dtype)
-    scale = 0.5 * params.log_det / d
+    lower = jnp.where((a.log_diag > -jnp.inf)[None, :], a.lower, 0)
     root_n = jnp.sqrt(jnp.maximum(count, 1))
     if not is_static(n):
         root_n = jax.lax.optimization_barrier(root_n)  # see gaussian.sample_stats
-    mean = params.mean + jnp.exp(scale) * (params.chol @ z) / root_n
-    factor, log_scale = _normalised(params.chol @ a.lower, scale)
-    stats = MultivariateStats(count, mean, factor, log_scale)
+    mean = params.mean + (params.unit_lower @ (jnp.exp(params.log_scales) * z)) / root_n
+    factor, log_scales = graded_product(params.unit_lower, params.log_scales, lower)
+    stats = MultivariateStats(count, mean, factor, log_scales)
     return jax.tree.map(lambda e, s: jnp.where(count > 0, s, e), empty_stats(params), stats)
 
 
 def _points(data: MultivariateSample) -> jax.Array:
-    d = data.z.shape[-1]
-    return data.loc + jnp.exp(0.5 * data.log_det / d) * (data.z @ data.chol.T)
+    # the coordinates themselves: this regime's range is float's (see the module docstring)
+    return data.loc + (data.z * jnp.exp(data.log_scales)) @ data.unit_lower.T
 
 
 def _point_stats(x: jax.Array, weights) -> MultivariateStats:
@@ -255,7 +303,7 @@ def multivariate(dim: int = 3, estimator: str = "unbiased") -> Family:
       >>> fam = multivariate(3, "mle")
       >>> data = fam.sample(jax.random.key(0), real_params(3), 20)
       >>> fitted = fam.fit(None, data)
-      >>> fitted.chol.shape
+      >>> fitted.unit_lower.shape
       (3, 3)
     """
     check_estimator(estimator)
@@ -274,11 +322,15 @@ def multivariate_family(dim: int, ddof) -> Family:
     def fit_stats(key, stats: MultivariateStats) -> MultivariateParams:
         del key  # closed-form fit
         shift = ddof if is_static(ddof) else jnp.asarray(ddof, stats.count.dtype)
-        log_diag = jnp.log(jnp.diagonal(stats.factor))
-        mean_log_diag = jnp.mean(log_diag)
-        log_det = 2.0 * dim * (stats.log_scale + mean_log_diag) - dim * jnp.log(stats.count - shift)
-        chol = stats.factor * jnp.exp(-mean_log_diag)
-        return MultivariateParams(stats.mean, chol, log_det)
+        diag = jnp.diagonal(stats.factor)
+        ok = diag > 0
+        safe = jnp.where(ok, diag, 1)
+        eye = jnp.eye(dim, dtype=stats.factor.dtype)
+        unit = jnp.where(ok[None, :], jnp.tril(stats.factor / safe[None, :], -1) + eye, eye)
+        log_scales = jnp.where(ok, stats.log_scales + jnp.log(safe), -jnp.inf) - 0.5 * jnp.log(
+            stats.count - shift
+        )
+        return MultivariateParams(stats.mean, unit, log_scales, 2.0 * pairwise_sum(log_scales))
 
     def fit(key, data: MultivariateSample) -> MultivariateParams:
         m, d = data.z.shape[-2:]
@@ -291,7 +343,7 @@ def multivariate_family(dim: int, ddof) -> Family:
 
     def sample(key, params: MultivariateParams, n: int) -> MultivariateSample:
         z = jax.random.normal(key, (n, dim), dtype=params.log_det.dtype)
-        return MultivariateSample(params.mean, params.chol, params.log_det, z)
+        return MultivariateSample(params.mean, params.unit_lower, params.log_scales, z)
 
     ops = DataOps(
         stats=_relative_stats,
