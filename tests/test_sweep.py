@@ -271,12 +271,13 @@ DEVICES_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.multiprocess
-def test_sweeps_are_bit_identical_on_1_2_and_8_devices(tmp_path):
-    runs = {n: run_on_devices(DEVICES_SCRIPT, n, tmp_path) for n in (1, 2, 8)}
+def test_sweeps_are_bit_identical_on_1_and_8_devices(tmp_path):
+    """300 chains a point on one device and on 8 (300 is not a multiple of 8)."""
+    runs = {n: run_on_devices(DEVICES_SCRIPT, n, tmp_path) for n in (1, 8)}
     for n, out in runs.items():
         assert out.pop("devices") == n
     for key in runs[1]:
-        for n in (2, 8):
+        for n in (8,):
             np.testing.assert_array_equal(
                 np.asarray(runs[1][key]), np.asarray(runs[n][key]), err_msg=f"{key} on {n}"
             )
