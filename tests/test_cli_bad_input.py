@@ -30,6 +30,7 @@ from experiments import (
     gaussian_report,
     gmm_report,
     kde_report,
+    multivariate_report,
     neural_report,
     regression_report,
     remedies_report,
@@ -45,6 +46,7 @@ STUDIES = {
     "gmm": gmm_report,
     "bayes": bayes_report,
     "neural": neural_report,
+    "multivariate": multivariate_report,
 }
 MODULES = {
     "gaussian": "experiments.gaussian_chain",
@@ -55,6 +57,7 @@ MODULES = {
     "gmm": "experiments.gmm_chain",
     "bayes": "experiments.bayes_chain",
     "neural": "experiments.neural_chain",
+    "multivariate": "experiments.multivariate_chain",
 }
 FLAG_VALUES = {
     name: common.define_flags(
