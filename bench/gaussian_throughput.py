@@ -58,12 +58,13 @@ from bench import harness
 DEFAULT_OUT = os.path.join("bench", "results", "gaussian_cpu.json")
 QUICK_OUT = os.path.join("bench", "results", "gaussian_cpu_quick.json")
 
-# Targets (reported, never asserted).
-TARGET_F32_VS_NUMPY = 2.0
-TARGET_F64_VS_NUMPY = 1.0
-TARGET_FRACTION_OF_LIMIT = 0.60
+# Targets (reported, never asserted): issue 15's table (simulation alone; its
+# whole-process target, >= 2x, is not measured here).
+TARGET_F32_VS_NUMPY = 2.5
+TARGET_F64_VS_NUMPY = 1.2
+TARGET_FRACTION_OF_LIMIT = 0.70
 TARGET_EXACT_SPEEDUP = 50.0
-TARGET_EXACT_NS = 100.0
+TARGET_EXACT_NS = 50.0
 
 # An XLA setting tried on the sample path by the profile section.
 PROFILE_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false"
