@@ -261,10 +261,6 @@ def _plan(quick: bool) -> list[dict]:
     ]
 
 
-def _slope(xs, ys) -> float:
-    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
-
-
 def _us(seconds, chains, gens) -> float:
     return seconds / (chains * gens) * 1e6
 
@@ -323,7 +319,7 @@ def _report(groups: dict) -> str:
                 for x, y, r in zip(xs, ys, res["rows"], strict=True)
             )
             fit = res["rows"][0].get("fit", "conjugate")
-            lines.append(f"{fit} cost vs {axis}: slope {_slope(xs, ys):.2f}  ({pts})")
+            lines.append(f"{fit} cost vs {axis}: slope {harness.loglog_slope(xs, ys):.2f}  ({pts})")
     return "\n".join(lines)
 
 
@@ -340,28 +336,16 @@ def main(argv=None) -> int:
         "bench", "results", "bayes_cpu_quick.json" if args.quick else "bayes_cpu.json"
     )
     env = harness.worker_env(one_thread=True)  # one BLAS thread: see the docstring
-    groups = {}
-    t0 = time.perf_counter()
-    for spec in _plan(args.quick):
-        print(f"[{spec['name']}] ...", flush=True)
-        run = harness.run_worker("bench.bayes_throughput", spec, env=env, measure_load=True)
-        groups[spec["name"]] = dict(
-            run.result, others_cores=run.others_cores, wall_s=run.wall_s, nuts=spec.get("nuts")
-        )
-    text = _report(groups)
-    loads = ", ".join(
-        f"{k}: {v['others_cores']:.2f}"
-        for k, v in groups.items()
-        if v.get("others_cores") is not None
+    return harness.run_groups(
+        "bench.bayes_throughput",
+        _plan(args.quick),
+        _report,
+        argv=argv,
+        quick=args.quick,
+        out=out,
+        env=env,
+        extra=lambda spec: dict(nuts=spec.get("nuts")),
     )
-    text += f"\nother processes' load (cores) during each group: {loads}\n"
-    print(text)
-    meta = harness.metadata(
-        "bench.bayes_throughput", argv, quick=args.quick, wall_s=time.perf_counter() - t0
-    )
-    harness.write_results(out, dict(meta=meta, groups=groups), text, suffix=".txt")
-    print(f"wrote {out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -250,10 +250,6 @@ def _plan(quick: bool) -> list[dict]:
     ]
 
 
-def _slope(xs, ys) -> float:
-    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
-
-
 def _report(groups: dict) -> str:
     lines = []
     head = (
@@ -289,7 +285,7 @@ def _report(groups: dict) -> str:
                 f"{x}: {y:.3f} s ({y / (r['C'] * r['G']) * 1e6:.1f} us/ch-gen)"
                 for x, y, r in zip(xs, ys, res["rows"], strict=True)
             )
-            lines.append(f"cost vs {axis}: slope {_slope(xs, ys):.2f}  ({pts})")
+            lines.append(f"cost vs {axis}: slope {harness.loglog_slope(xs, ys):.2f}  ({pts})")
     return "\n".join(lines)
 
 
@@ -306,26 +302,15 @@ def main(argv=None) -> int:
         "bench", "results", "gmm_cpu_quick.json" if args.quick else "gmm_cpu.json"
     )
     env = harness.worker_env(one_thread=True)  # one BLAS thread: see the docstring
-    groups = {}
-    t0 = time.perf_counter()
-    for spec in _plan(args.quick):
-        print(f"[{spec['name']}] ...", flush=True)
-        run = harness.run_worker("bench.gmm_throughput", spec, env=env, measure_load=True)
-        groups[spec["name"]] = dict(run.result, others_cores=run.others_cores, wall_s=run.wall_s)
-    text = _report(groups)
-    loads = ", ".join(
-        f"{k}: {v['others_cores']:.2f}"
-        for k, v in groups.items()
-        if v.get("others_cores") is not None
+    return harness.run_groups(
+        "bench.gmm_throughput",
+        _plan(args.quick),
+        _report,
+        argv=argv,
+        quick=args.quick,
+        out=out,
+        env=env,
     )
-    text += f"\nother processes' load (cores) during each group: {loads}\n"
-    print(text)
-    meta = harness.metadata(
-        "bench.gmm_throughput", argv, quick=args.quick, wall_s=time.perf_counter() - t0
-    )
-    harness.write_results(out, dict(meta=meta, groups=groups), text, suffix=".txt")
-    print(f"wrote {out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -289,3 +289,42 @@ def write_results(path: str, payload: dict, text: str | None = None, suffix: str
             f.write(text)
         paths.append(stem + suffix)
     return paths
+
+
+def loglog_slope(xs, ys) -> float:
+    """The fitted slope of log y against log x (how cost grows with x)."""
+    import numpy as np
+
+    return float(np.polyfit(np.log(np.asarray(xs, float)), np.log(np.asarray(ys, float)), 1)[0])
+
+
+def run_groups(module: str, plan, report, *, argv, quick: bool, out: str, env=None, extra=None):
+    """The orchestrator of a family bench: each group of ``plan`` (dicts with a
+    ``name``) in one :func:`run_worker` with the load measured, then ``report(groups)``
+    printed with each group's load, and the results written to ``out`` (JSON and .txt).
+
+    ``extra(spec)`` adds fields to a group's result (default none). Returns 0.
+    """
+    groups = {}
+    t0 = time.perf_counter()
+    for spec in plan:
+        print(f"[{spec['name']}] ...", flush=True)
+        run = run_worker(module, spec, env=env, measure_load=True)
+        groups[spec["name"]] = dict(
+            run.result,
+            others_cores=run.others_cores,
+            wall_s=run.wall_s,
+            **(extra(spec) if extra else {}),
+        )
+    text = report(groups)
+    loads = ", ".join(
+        f"{k}: {v['others_cores']:.2f}"
+        for k, v in groups.items()
+        if v.get("others_cores") is not None
+    )
+    text += f"\nother processes' load (cores) during each group: {loads}\n"
+    print(text)
+    meta = metadata(module, argv, quick=quick, wall_s=time.perf_counter() - t0)
+    write_results(out, dict(meta=meta, groups=groups), text, suffix=".txt")
+    print(f"wrote {out}")
+    return 0

@@ -152,10 +152,6 @@ def _plan(quick: bool) -> list[dict]:
     ]
 
 
-def _slope(xs, ys) -> float:
-    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
-
-
 def _report(groups: dict) -> str:
     lines = []
     head = f"{'group':<12} {'rule':<9} {'C':>6} {'G':>4} {'M':>5} {'JAX s':>8} {'us/ch-gen':>9} "
@@ -180,7 +176,7 @@ def _report(groups: dict) -> str:
             xs = [r[axis] for r in res["rows"]]
             ys = [r["jax_s"] for r in res["rows"]]
             pts = ", ".join(f"{x}: {y:.3f} s" for x, y in zip(xs, ys, strict=True))
-            lines.append(f"cost vs {axis}: slope {_slope(xs, ys):.2f}  ({pts})")
+            lines.append(f"cost vs {axis}: slope {harness.loglog_slope(xs, ys):.2f}  ({pts})")
         elif name.startswith("accumulate"):
             xs = [r["G"] for r in res["rows"]]
             ys = [r["jax_s"] for r in res["rows"]]
@@ -190,7 +186,7 @@ def _report(groups: dict) -> str:
             )
             lines.append(
                 f"accumulate (M={res['rows'][0]['M']}, fixed h) cost vs G: slope "
-                f"{_slope(xs, ys):.2f}  ({pts})"
+                f"{harness.loglog_slope(xs, ys):.2f}  ({pts})"
             )
     return "\n".join(lines)
 
@@ -207,26 +203,14 @@ def main(argv=None) -> int:
     out = args.out or os.path.join(
         "bench", "results", "kde_cpu_quick.json" if args.quick else "kde_cpu.json"
     )
-    groups = {}
-    t0 = time.perf_counter()
-    for spec in _plan(args.quick):
-        print(f"[{spec['name']}] ...", flush=True)
-        run = harness.run_worker("bench.kde_throughput", spec, measure_load=True)
-        groups[spec["name"]] = dict(run.result, others_cores=run.others_cores, wall_s=run.wall_s)
-    text = _report(groups)
-    loads = ", ".join(
-        f"{k}: {v['others_cores']:.2f}"
-        for k, v in groups.items()
-        if v.get("others_cores") is not None
+    return harness.run_groups(
+        "bench.kde_throughput",
+        _plan(args.quick),
+        _report,
+        argv=argv,
+        quick=args.quick,
+        out=out,
     )
-    text += f"\nother processes' load (cores) during each group: {loads}\n"
-    print(text)
-    meta = harness.metadata(
-        "bench.kde_throughput", argv, quick=args.quick, wall_s=time.perf_counter() - t0
-    )
-    harness.write_results(out, dict(meta=meta, groups=groups), text, suffix=".txt")
-    print(f"wrote {out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -231,10 +231,6 @@ def _plan(quick: bool) -> list[dict]:
     ]
 
 
-def _slope(xs, ys) -> float:
-    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
-
-
 def _us(r, key, chains="C", gens="G") -> float:
     """Microseconds per chain-generation of the timing ``key`` of row ``r``."""
     return r[key] / (r[chains] * r[gens]) * 1e6
@@ -293,7 +289,7 @@ def _report(groups: dict) -> str:
         parts = []
         for k, pts in per.items():
             xs, ys = zip(*pts, strict=True)
-            parts.append(f"{k} {_slope(xs, ys):.2f}")
+            parts.append(f"{k} {harness.loglog_slope(xs, ys):.2f}")
         lines.append(f"slope of us/ch-gen vs {axis} ({fixed}={at}): " + ", ".join(parts))
     for name, res in groups.items():
         if name.startswith("scaling"):
@@ -304,7 +300,9 @@ def _report(groups: dict) -> str:
                 f"{x}: {y:.3f} s ({_us(r, 'sample_jax_s'):.1f} us/ch-gen)"
                 for x, y, r in zip(xs, ys, res["rows"], strict=True)
             )
-            lines.append(f"JAX sample cost vs {axis}: slope {_slope(xs, ys):.2f}  ({pts})")
+            lines.append(
+                f"JAX sample cost vs {axis}: slope {harness.loglog_slope(xs, ys):.2f}  ({pts})"
+            )
     return "\n".join(lines)
 
 
@@ -321,26 +319,15 @@ def main(argv=None) -> int:
         "bench", "results", "multivariate_cpu_quick.json" if args.quick else "multivariate_cpu.json"
     )
     env = harness.worker_env(one_thread=True)  # one BLAS thread: see the docstring
-    groups = {}
-    t0 = time.perf_counter()
-    for spec in _plan(args.quick):
-        print(f"[{spec['name']}] ...", flush=True)
-        run = harness.run_worker("bench.multivariate_throughput", spec, env=env, measure_load=True)
-        groups[spec["name"]] = dict(run.result, others_cores=run.others_cores, wall_s=run.wall_s)
-    text = _report(groups)
-    loads = ", ".join(
-        f"{k}: {v['others_cores']:.2f}"
-        for k, v in groups.items()
-        if v.get("others_cores") is not None
+    return harness.run_groups(
+        "bench.multivariate_throughput",
+        _plan(args.quick),
+        _report,
+        argv=argv,
+        quick=args.quick,
+        out=out,
+        env=env,
     )
-    text += f"\nother processes' load (cores) during each group: {loads}\n"
-    print(text)
-    meta = harness.metadata(
-        "bench.multivariate_throughput", argv, quick=args.quick, wall_s=time.perf_counter() - t0
-    )
-    harness.write_results(out, dict(meta=meta, groups=groups), text, suffix=".txt")
-    print(f"wrote {out}")
-    return 0
 
 
 if __name__ == "__main__":
