@@ -78,6 +78,7 @@ def run(
     options.setdefault("chain_elements", program.chain_elements)
     if options.get("block_size") is None:
         options["block_size"] = program.block_size
+    options["lane_group"] = program.lane_group
     (result,) = simulate_points(
         jnp.reshape(key, (1,)),
         program.step,

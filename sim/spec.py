@@ -67,6 +67,11 @@ class Program:
       block_size: chains per reduction block (``None``: the engine's default).
       snapshot_fields: the record fields kept at snapshot generations by default.
       first_passage_fields: the record fields whose hitting times are kept.
+      lane_group: ``None`` (the step is one ``vmap`` over a chunk's lanes) or a power
+        of two W: the step and the record run on groups of W lanes in turn, so that a
+        step whose batched operations round by batch shape (the neural family's
+        matmuls on the CPU) gives the same bits at every chunk size and device count
+        (``sim.parallel.segment``, lane groups).
     """
 
     step: Callable
@@ -76,6 +81,7 @@ class Program:
     block_size: int | None = None
     snapshot_fields: tuple[str, ...] = ()
     first_passage_fields: tuple[str, ...] = ()
+    lane_group: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -285,6 +285,7 @@ def sweep(
                 first_passage_fields=prog.first_passage_fields if first_passage else (),
                 chain_elements=prog.chain_elements,
                 block_size=prog.block_size,
+                lane_group=prog.lane_group,
                 chunk_chains=chunk_chains,
                 segment_length=segment_length,
                 devices=devs,

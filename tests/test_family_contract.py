@@ -341,9 +341,9 @@ def test_bit_identical_across_chunks_and_devices(tmp_path):
 
 
 # Families whose per-chain numbers still depend on the batch (found by the test above).
-NOT_BATCH_INVARIANT = {
-    "neural": "the vmapped training's matmuls and reductions round by batch shape on the CPU",
-}
+# None now: the neural family's training rounded by batch shape until its program ran
+# in lane groups (sim.parallel.segment).
+NOT_BATCH_INVARIANT: dict[str, str] = {}
 
 
 # ------------------------------------------------------------------------------- sweep

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from sim._validate import check_generations
+from sim._validate import check_generations, check_int
 from sim.parallel.plan import _devices, _fetch, _put, default_mesh, plan_run
 from sim.parallel.reduction import SimulationResult, _point_result
 from sim.parallel.segment import _segment_fn, _with_theta, initial_info
@@ -79,6 +79,7 @@ def simulate_points(
     first_passage_fields=(),
     chain_elements: int = 1,
     block_size: int | None = None,
+    lane_group: int | None = None,
     chunk_chains: int | None = None,
     segment_length: int | None = None,
     devices=None,
@@ -114,6 +115,9 @@ def simulate_points(
         generation of a chunk stays under ``DEFAULT_MAX_CHUNK_ELEMENTS``.
       block_size: chains per reduction block (a power of two, fixed by default
         from ``num_chains`` only so that results do not depend on chunking).
+      lane_group: ``None``, or a power of two W: the step and the record run on
+        groups of ``min(W, block)`` lanes in turn (``sim.parallel.segment``, lane
+        groups), for a step whose batched arithmetic rounds by batch shape.
       chunk_chains: lanes per compiled call (rounded to blocks x devices).
       segment_length: generations per compiled call (progress and checkpoint
         granularity).
@@ -148,6 +152,10 @@ def simulate_points(
     for f in first_passage_fields:
         if shapes[f]:
             raise ValueError(f"first-passage field {f!r} has shape {shapes[f]}; it must be scalar")
+    if lane_group is not None:
+        lane_group = check_int(lane_group, "lane_group", 1)
+        if lane_group & (lane_group - 1):
+            raise ValueError(f"lane_group={lane_group} must be a power of two")
     devices = _devices(devices)
     plan = plan_run(
         num_chains,
@@ -174,7 +182,8 @@ def simulate_points(
     sharding = None
     if len(devices) > 1:
         sharding = NamedSharding(default_mesh(devices), PartitionSpec("chains"))
-    fn = _segment_fn(step, record, snapshot_fields, passage_fields, block, seg_len, sharding)
+    width = None if lane_group is None else min(lane_group, block)
+    fn = _segment_fn(step, record, snapshot_fields, passage_fields, block, seg_len, sharding, width)
 
     nsnap = len(snaps_at) if snapshot_fields else 0
     slots = np.full(nseg * seg_len + 2, nsnap, np.int32)

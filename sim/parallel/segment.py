@@ -4,7 +4,15 @@ vmapped step, with per-generation block moments, snapshots and hitting times.
 An :class:`sim.chain.AheadStep` is pipelined: the segment draws its first
 generation's noise, and each generation fits on the noise it carries and draws the
 next one's. The noise is a function of the chain's key and the generation only,
-so a segment boundary (a chunk, a checkpoint, a resume) changes no number."""
+so a segment boundary (a chunk, a checkpoint, a resume) changes no number.
+
+Lane groups. A step whose vmapped operations round by batch shape (matmuls and their
+reductions on the CPU: the neural family) gets different last bits at another chunk
+size or device count. With ``lane_group=W`` the step and the record run on groups of
+W consecutive lanes, one group after another (``lax.map`` over each device's groups,
+``vmap`` inside): every batched operation then has the batch shape W whatever the
+chunk or the device count, and a group holds the same lanes in every layout (chunks
+and each device's lanes start at multiples of the block, a multiple of W)."""
 
 from __future__ import annotations
 
@@ -40,9 +48,39 @@ def _with_theta(step):
     return stepped
 
 
+def _lane_map(fn, width: int | None, num_devices: int):
+    """``vmap(fn)`` over lanes, or over groups of ``width`` lanes in turn (module doc).
+
+    The lanes (axis 0, sharded over ``num_devices`` in contiguous runs) are laid out as
+    (groups per device, devices, width): ``lax.map`` walks the first axis, so each device
+    loops over its own groups and every call inside is batched over exactly ``width``
+    lanes per device.
+    """
+    if width is None:
+        return jax.vmap(fn)
+
+    def mapped(*args):
+        lead = jax.tree.leaves(args)[0].shape[0]
+        groups = lead // (num_devices * width)
+        split = lambda a: jnp.swapaxes(a.reshape((num_devices, groups, width) + a.shape[1:]), 0, 1)
+        out = jax.lax.map(lambda xs: jax.vmap(jax.vmap(fn))(*xs), jax.tree.map(split, args))
+        return jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1).reshape((lead,) + a.shape[3:]), out)
+
+    return mapped
+
+
 @functools.lru_cache(maxsize=64)
-def _segment_fn(step, record, snapshot_fields, passage_fields, block, seg_len, sharding):
-    """Jitted: run ``seg_len`` generations for one chunk of lanes (point, chain)."""
+def _segment_fn(
+    step, record, snapshot_fields, passage_fields, block, seg_len, sharding, lane_group=None
+):
+    """Jitted: run ``seg_len`` generations for one chunk of lanes (point, chain).
+
+    ``lane_group``: None (one ``vmap`` over the chunk) or a power of two <= ``block``,
+    the lanes batched together (module doc, lane groups).
+    """
+    if lane_group is not None and (lane_group < 1 or block % lane_group):
+        raise ValueError(f"lane_group={lane_group} must divide the block ({block})")
+    ndev = 1 if sharding is None else sharding.mesh.size
 
     def segment(
         point_keys, lane_point, chain_ids, valid, theta, state, snaps, passage, slots, t0, last
@@ -58,13 +96,13 @@ def _segment_fn(step, record, snapshot_fields, passage_fields, block, seg_len, s
             state, snaps, passage, noise = carry
             gkeys = gen_keys(t)
             if ahead:  # fit generation t on its noise, draw generation t+1's
-                new, info = jax.vmap(step.apply)(gkeys, state, lane_theta, noise)
-                noise = jax.vmap(step.draw)(gen_keys(t + 1), lane_theta)
+                new, info = lanes(step.apply)(gkeys, state, lane_theta, noise)
+                noise = lanes(step.draw)(gen_keys(t + 1), lane_theta)
             else:
-                new, info = jax.vmap(step)(gkeys, state, lane_theta)
+                new, info = lanes(step)(gkeys, state, lane_theta)
             active = t <= last
             state = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, state)
-            fields = jax.vmap(record)(state, info)._asdict()
+            fields = lanes(record)(state, info)._asdict()
             blocks = _block_moments(_columns(fields, lead), valid, block)
             if snapshot_fields:
                 snap = _columns({f: fields[f] for f in snapshot_fields}, lead).T
@@ -75,12 +113,13 @@ def _segment_fn(step, record, snapshot_fields, passage_fields, block, seg_len, s
             return (state, snaps, passage, noise), blocks
 
         ts = t0 + jnp.arange(seg_len, dtype=jnp.int32)
-        noise = jax.vmap(step.draw)(gen_keys(t0), lane_theta) if ahead else ()
+        noise = lanes(step.draw)(gen_keys(t0), lane_theta) if ahead else ()
         carry = (state, snaps, passage, noise)
         (state, snaps, passage, _), blocks = jax.lax.scan(body, carry, ts)
         return state, snaps, passage, blocks
 
     ahead = isinstance(step, AheadStep)
+    lanes = functools.partial(_lane_map, width=lane_group, num_devices=ndev)
 
     kw = {}
     if sharding is not None:

@@ -17,6 +17,7 @@ from sim.families.neural.family import Config, DecodeRule, neural_family, real_p
 from sim.families.neural.models import MODELS
 from sim.families.neural.record import neural_record
 from sim.families.neural.source import check_source_settings, num_contexts
+from sim.parallel.plan import DEFAULT_BLOCK_SIZE
 from sim.regimes import Constant, Regime, make_regime_step
 from sim.sampling import SamplingBias
 
@@ -161,6 +162,7 @@ def build(s: dict, traced_names: tuple, num_chains: int, num_generations: int):
         None,
         ("perplexity", "kl", "real_ce"),
         (),
+        lane_group=DEFAULT_BLOCK_SIZE,  # one reduction block at a time: bit-invariant
     )
 
 
