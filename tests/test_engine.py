@@ -353,3 +353,39 @@ def test_special_functions_used_by_records_are_finite_in_float32():
     for v in r:
         assert np.isfinite(np.asarray(v)).all()
     np.testing.assert_allclose(r.tail_own[2], special.erfc(2 / np.sqrt(2)), rtol=1e-6)
+
+
+@pytest.mark.unit
+def test_lane_groups_change_no_number_and_refuse_bad_widths():
+    """Lane groups (``sim.parallel.segment``) only reorder the work: a program whose
+    batched arithmetic does not round by batch shape (the Gaussian chain: pairwise
+    trees) gives the same bits in groups of 8 lanes as in one vmap; a width that is
+    not a power of two is refused by name."""
+    from sim import families
+    from sim.parallel import simulate_points
+
+    prog = families.get("gaussian").program(
+        families.get("gaussian").settings(sample_size=6), (), 64, 3
+    )
+    go = lambda **kw: simulate_points(
+        jnp.reshape(key(5), (1,)),
+        prog.step,
+        prog.init,
+        prog.record,
+        num_generations=3,
+        num_chains=64,
+        chunk_chains=32,
+        block_size=32,
+        progress=False,
+        **kw,
+    )[0]
+    plain, grouped = go(), go(lane_group=8)
+    for a, b in zip(
+        jax.tree.leaves((plain.final, plain.moments)),
+        jax.tree.leaves((grouped.final, grouped.moments)),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for bad in (0, 3, 2.5):
+        with pytest.raises(ValueError, match=f"lane_group={bad}"):
+            go(lane_group=bad)
