@@ -280,7 +280,7 @@ def test_no_recompilation_on_second_call():
     spec = families.get("gaussian")
     settings = spec.settings(sample_size=9, estimator="mle", method="sample", dtype=jnp.float32)
     program = spec.program(settings, (), 500, 8)
-    fn = parallel._segment_fn(program.step, program.record, (), (), 512, 8, None)
+    fn = parallel._segment_fn(program.step, program.record, (), (), 512, 8, None, None)
     size = fn._cache_size()
     run_gaussian(key(1), **kw)
     assert parallel._segment_fn.cache_info().misses == misses
